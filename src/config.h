@@ -1,0 +1,133 @@
+/* config — YAML file -> immutable, reference-counted configuration generation.
+ *
+ * The schema is one table per mapping (key, type, default, bounds, setter = offset into the
+ * struct), so every key is parsed, defaulted and reported the same way. Every error names
+ * file:line:column and what was expected. A generation is never modified after config_load
+ * returns it; workers hold references and let go at a safe point.
+ *
+ * Durations are stored in milliseconds, sizes in bytes.
+ */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum log_level { LOG_DEBUG_L = 0, LOG_INFO_L, LOG_WARN_L, LOG_ERROR_L };
+
+enum access_log_format { ACCESS_LOG_COMBINED = 0, ACCESS_LOG_JSON };
+
+enum upstream_protocol { PROTO_HTTP1 = 0, PROTO_H2C, PROTO_H2, PROTO_AUTO };
+
+enum balance_kind { BALANCE_ROUND_ROBIN = 0, BALANCE_LEAST_REQUEST, BALANCE_RANDOM, BALANCE_HASH };
+
+/* A socket address with the text it came from (for logs and pool keys). */
+struct cfg_sockaddr {
+    char *text;                     /* as written in the file, e.g. "[::1]:8080" */
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct cfg_upstream;
+
+struct cfg_route {
+    char *host;                     /* NULL = any host; matched case-insensitively, port ignored */
+    char *path;                     /* NULL = any path; a prefix of the request path */
+    char *upstream_name;
+    struct cfg_upstream *upstream;  /* resolved at load time, never NULL */
+    int has_timeout;                /* route overrides the upstream's read_timeout */
+    uint64_t timeout_ms;            /* 0 = no read timeout (long streams) */
+};
+
+struct cfg_listener {
+    char *name;
+    struct cfg_sockaddr *addrs;
+    size_t naddrs;
+    int http2;                      /* h2c by prior knowledge and Upgrade (default 1) */
+    uint32_t keepalive_requests;    /* default 1000; 0 = no limit */
+    uint64_t keepalive_time_ms;     /* default 1h; 0 = no limit */
+    uint64_t keepalive_timeout_ms;  /* default 75s; 0 disables keep-alive */
+    uint64_t keepalive_header_timeout_ms; /* 0 = absent: no Keep-Alive header sent */
+    uint64_t client_header_timeout_ms;    /* default 60s */
+    uint64_t client_body_timeout_ms;      /* default 60s */
+    uint64_t send_timeout_ms;             /* default 60s */
+    uint32_t max_connections;             /* default 10000, per worker */
+    uint64_t client_max_body_size;        /* default 1m; 0 = unlimited */
+    uint32_t max_header_size;             /* whole request head, default 8k (431 beyond) */
+    uint32_t max_request_line;            /* default 4k (414 beyond) */
+    uint32_t max_headers;                 /* header fields per request, default 100 (431) */
+    char *access_log;                     /* NULL = off; "stderr" or a path */
+    enum access_log_format access_log_format;
+    struct cfg_route *routes;
+    size_t nroutes;
+};
+
+struct cfg_server {
+    char *address;                  /* as written, "host:port" */
+    char *host;                     /* host part (no brackets) */
+    uint16_t port;
+    uint32_t weight;                /* default 1 */
+    struct sockaddr_storage ss;     /* resolved at load time */
+    socklen_t sslen;
+};
+
+struct cfg_upstream {
+    char *name;
+    enum upstream_protocol protocol;    /* only PROTO_HTTP1 is accepted for now */
+    enum balance_kind balance;
+    char *hash_key;                     /* balance hash: "header:NAME", "cookie:NAME",
+                                           "client_ip"; NULL = client_ip */
+    struct cfg_server *servers;
+    size_t nservers;
+    uint32_t keepalive;                 /* idle conns per server per worker, default 32 */
+    uint32_t keepalive_requests;        /* default 1000; 0 = no limit */
+    uint64_t keepalive_time_ms;         /* default 1h; 0 = no limit */
+    uint64_t keepalive_timeout_ms;      /* default 60s */
+    uint32_t min_idle;                  /* default 0 */
+    uint32_t max_connections;           /* per server per worker, 0 = unlimited */
+    uint32_t max_queue;                 /* waiters per server per worker when full, default 1024 */
+    uint64_t queue_timeout_ms;          /* default 1s */
+    uint64_t connect_timeout_ms;        /* default 5s */
+    uint64_t send_timeout_ms;           /* default 60s */
+    uint64_t read_timeout_ms;           /* default 60s; 0 = none */
+    uint32_t retries;                   /* default 1 */
+};
+
+struct ferry_config {
+    int refs;                           /* atomic; see config_ref/config_unref */
+    char *path;                         /* the file it was loaded from */
+    uint32_t workers;                   /* resolved: "auto" becomes the CPU count */
+    char *error_log;                    /* "stderr" (default) or a path */
+    enum log_level log_level;           /* default info */
+    char *pid_file;                     /* NULL = none */
+    uint64_t shutdown_timeout_ms;       /* default 30s */
+    uint32_t max_idle_upstream_connections; /* process-wide idle cap, default 10000; 0 = none */
+    struct cfg_listener *listeners;
+    size_t nlisteners;
+    struct cfg_upstream *upstreams;
+    size_t nupstreams;
+};
+
+/* Loads and validates <path>. Returns a generation with one reference, or NULL with a
+ * message "path:line:column: what was wrong; what was expected" in <err> (always
+ * NUL-terminated, truncated to <errlen>). Nothing else is touched: no sockets, no files
+ * other than <path>. */
+struct ferry_config *config_load(const char *path, char *err, size_t errlen);
+
+/* Same, from a string in memory; <name> is used in messages in place of the path. */
+struct ferry_config *config_load_string(const char *yaml, size_t len, const char *name,
+                                        char *err, size_t errlen);
+
+struct ferry_config *config_ref(struct ferry_config *cfg);
+void config_unref(struct ferry_config *cfg);   /* frees at zero; NULL is allowed */
+
+struct cfg_upstream *config_find_upstream(const struct ferry_config *cfg, const char *name);
+
+/* Parsers for scalar forms, exposed for unit tests. Return 0 on success, -1 if malformed. */
+int config_parse_duration(const char *s, uint64_t *ms);   /* "500ms" "75s" "5m" "1h" "0" "2d" */
+int config_parse_size(const char *s, uint64_t *bytes);    /* "512" "8k" "1m" "1g" */
+/* "host:port", "[v6]:port"; numeric hosts only (listen addresses). */
+int config_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,394 @@
+/* config_schema — the tables of keys (one per mapping kind) and the parsers of structured
+ * values: listeners, listen addresses, routes, upstreams, servers. Checks that involve
+ * several keys (max_request_line <= max_header_size, unique names and addresses, routes to
+ * defined upstreams) run after the walk of the enclosing mapping.
+ *
+ * Bounds are documented in man/ferry.yaml.5: change both together.
+ */
+#include "config_schema.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* "workers: auto": one worker per online CPU, within 1..1024. */
+uint32_t config_cpu_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 1024 ? 1024 : (uint32_t)cpus;
+}
+
+static int parse_workers(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct ferry_config *cfg = base;
+    const char *expect = "auto or an integer in 1..1024";
+    const char *s = config_scalar(c, v, "workers", expect);
+    uint64_t n;
+    if (!s)
+        return -1;
+    if (strcmp(s, "auto") == 0) {
+        cfg->workers = config_cpu_count();
+        return 0;
+    }
+    if (config_parse_uint(s, &n) < 0)
+        return config_fail(c, v, "invalid workers '%s'; expected %s", s, expect);
+    if (n < 1 || n > 1024)
+        return config_fail(c, v, "workers %llu is out of range; expected %s",
+                           (unsigned long long)n, expect);
+    cfg->workers = (uint32_t)n;
+    return 0;
+}
+
+static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port
+           && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+}
+
+/* One listen address; rejects one used earlier in this or any previous listener. */
+static int parse_listen_one(struct config_ctx *c, yaml_node_t *n, struct cfg_listener *l, size_t j)
+{
+    const char *expect = "host:port with a numeric host, like 0.0.0.0:8080, [::]:8080 or *:8080";
+    const char *s = config_scalar(c, n, "listen", expect);
+    struct cfg_sockaddr *a = &l->addrs[j];
+    if (!s)
+        return -1;
+    if (config_parse_sockaddr(s, &a->ss, &a->len) < 0)
+        return config_fail(c, n, "invalid listen address '%s'; expected %s", s, expect);
+    for (size_t k = 0; k < j; k++)
+        if (same_sockaddr(&l->addrs[k].ss, &a->ss))
+            return config_fail(c, n, "listen address '%s' is listed twice in this listener; "
+                               "expected each address once", s);
+    for (size_t i = 0; i < c->cur_listener; i++) {
+        const struct cfg_listener *o = &c->cfg->listeners[i];
+        for (size_t k = 0; k < o->naddrs; k++)
+            if (same_sockaddr(&o->addrs[k].ss, &a->ss))
+                return config_fail(c, n, "listen address '%s' is already used by listener '%s'; "
+                                   "expected each address in one listener only", s, o->name);
+    }
+    if (!(a->text = strdup(s)))
+        return config_oom(c, n);
+    return 0;
+}
+
+static int parse_listen(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_listener *l = base;
+    int seq = v->type == YAML_SEQUENCE_NODE;
+    size_t n = seq ? config_seq_len(v) : 1;
+    if (seq && n == 0)
+        return config_fail(c, v, "'listen' is empty; expected at least one address like "
+                           "0.0.0.0:8080");
+    if (v->type == YAML_MAPPING_NODE)
+        return config_fail(c, v, "'listen' is a mapping; expected an address string or a sequence "
+                           "of them");
+    if (!(l->addrs = calloc(n, sizeof *l->addrs)))
+        return config_oom(c, v);
+    l->naddrs = n;
+    for (size_t j = 0; j < n; j++)
+        if (parse_listen_one(c, seq ? config_seq_item(c, v, j) : v, l, j) < 0)
+            return -1;
+    return 0;
+}
+
+static const char *check_path(const char *s)
+{
+    return s[0] == '/' ? NULL : "a path prefix starting with /";
+}
+
+static const char *check_hash_key(const char *s)
+{
+    if (!strcmp(s, "client_ip") || (!strncmp(s, "header:", 7) && s[7])
+        || (!strncmp(s, "cookie:", 7) && s[7]))
+        return NULL;
+    return "header:NAME, cookie:NAME or client_ip";
+}
+
+#define AT(st, m) .off = offsetof(struct st, m), .width = sizeof(((struct st *)0)->m)
+#define DUR(k, st, m, d, lo) \
+    { .key = k, .type = T_DURATION, AT(st, m), .def = d, .min = lo, .max = MAX_DURATION }
+#define UINT(k, st, m, d, lo, hi) \
+    { .key = k, .type = T_UINT, AT(st, m), .def = d, .min = lo, .max = hi }
+#define RESERVED(k) { .key = k, .type = T_UNSUPPORTED }
+#define SCHEMA(what, fields) { what, fields, sizeof fields / sizeof fields[0] }
+
+static const struct field route_fields[] = {
+    { .key = "host", .type = T_STRING, AT(cfg_route, host) },
+    { .key = "path", .type = T_STRING, AT(cfg_route, path), .check = check_path },
+    { .key = "upstream", .type = T_STRING, AT(cfg_route, upstream_name), .flags = F_REQUIRED,
+      .expect = "the name of an upstream" },
+    { .key = "timeout", .type = T_DURATION, AT(cfg_route, timeout_ms), .max = MAX_DURATION,
+      .has_off = offsetof(struct cfg_route, has_timeout) },
+};
+static const struct schema route_schema = SCHEMA("route", route_fields);
+
+static int parse_routes(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_listener *l = base;
+    const char *expect = "a non-empty sequence of routes (mappings with upstream, host, path)";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "routes", expect) < 0)
+        return -1;
+    if (config_seq_len(v) == 0)
+        return config_fail(c, v, "'routes' is empty; expected %s", expect);
+    if (!(l->routes = calloc(config_seq_len(v), sizeof *l->routes)))
+        return config_oom(c, v);
+    l->nroutes = config_seq_len(v);
+    for (size_t i = 0; i < l->nroutes; i++)
+        if (config_walk(c, config_seq_item(c, v, i), &route_schema, "route", &l->routes[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static const char *const log_format_names[] = { "combined", "json", NULL };
+
+static const struct field listener_fields[] = {
+    { .key = "name", .type = T_STRING, AT(cfg_listener, name), .flags = F_REQUIRED,
+      .expect = "a unique name" },
+    { .key = "listen", .type = T_CUSTOM, .parse = parse_listen, .flags = F_REQUIRED,
+      .expect = "an address like 0.0.0.0:8080 or a sequence of them" },
+    { .key = "http2", .type = T_BOOL, AT(cfg_listener, http2), .def = 1 },
+    UINT("keepalive_requests", cfg_listener, keepalive_requests, 1000, 0, 1000000000),
+    DUR("keepalive_time", cfg_listener, keepalive_time_ms, MS_H, 0),
+    DUR("keepalive_timeout", cfg_listener, keepalive_timeout_ms, 75 * MS_S, 0),
+    DUR("keepalive_header_timeout", cfg_listener, keepalive_header_timeout_ms, 0, 0),
+    DUR("client_header_timeout", cfg_listener, client_header_timeout_ms, 60 * MS_S, 1),
+    DUR("client_body_timeout", cfg_listener, client_body_timeout_ms, 60 * MS_S, 1),
+    DUR("send_timeout", cfg_listener, send_timeout_ms, 60 * MS_S, 1),
+    UINT("max_connections", cfg_listener, max_connections, 10000, 1, 1000000),
+    { .key = "client_max_body_size", .type = T_SIZE, AT(cfg_listener, client_max_body_size),
+      .def = MIB, .max = NO_MAX },
+    { .key = "max_header_size", .type = T_SIZE, AT(cfg_listener, max_header_size),
+      .def = 8 * KIB, .min = KIB, .max = MIB },
+    { .key = "max_request_line", .type = T_SIZE, AT(cfg_listener, max_request_line),
+      .def = 4 * KIB, .min = 256, .max = MIB },
+    UINT("max_headers", cfg_listener, max_headers, 100, 1, 128),
+    { .key = "access_log", .type = T_STRING, AT(cfg_listener, access_log), .flags = F_OFF_NULL },
+    { .key = "access_log_format", .type = T_ENUM, AT(cfg_listener, access_log_format),
+      .names = log_format_names },
+    { .key = "routes", .type = T_CUSTOM, .parse = parse_routes, .flags = F_REQUIRED,
+      .expect = "a non-empty sequence of routes" },
+    RESERVED("tls"),
+};
+static const struct schema listener_schema = SCHEMA("listener", listener_fields);
+
+static int parse_listeners(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct ferry_config *cfg = base;
+    const char *expect = "a non-empty sequence of listeners";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "listeners", expect) < 0)
+        return -1;
+    if (config_seq_len(v) == 0)
+        return config_fail(c, v, "'listeners' is empty; expected %s", expect);
+    if (!(cfg->listeners = calloc(config_seq_len(v), sizeof *cfg->listeners)))
+        return config_oom(c, v);
+    cfg->nlisteners = config_seq_len(v);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        struct cfg_listener *l = &cfg->listeners[i];
+        yaml_node_t *m = config_seq_item(c, v, i), *n;
+        c->cur_listener = i;
+        if (config_walk(c, m, &listener_schema, "listener", l) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->listeners[j].name, l->name) == 0)
+                return config_fail(c, config_map_get(c, m, "name"),
+                                   "duplicate listener name '%s'; expected a unique name", l->name);
+        if (l->max_request_line > l->max_header_size) {
+            char b1[32], b2[32];
+            if (!(n = config_map_get(c, m, "max_request_line")))
+                l->max_request_line = l->max_header_size;   /* the default follows a small head */
+            else
+                return config_fail(c, n, "max_request_line %s is larger than max_header_size %s; "
+                                   "expected 256..%s",
+                                   config_fmt_size(l->max_request_line, b1, sizeof b1),
+                                   config_fmt_size(l->max_header_size, b2, sizeof b2), b2);
+        }
+    }
+    return 0;
+}
+
+static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_server *sv = base;
+    const char *expect = "host:port, like 127.0.0.1:9000, [::1]:9000 or backend.internal:9000";
+    const char *s = config_scalar(c, v, "address", expect);
+    char host[256], port[8];
+    int bracketed;
+    if (!s)
+        return -1;
+    if (config_split_hostport(s, host, sizeof host, &sv->port, &bracketed) < 0
+        || !strcmp(host, "*"))
+        return config_fail(c, v, "invalid server address '%s'; expected %s", s, expect);
+    if (!(sv->address = strdup(s)) || !(sv->host = strdup(host)))
+        return config_oom(c, v);
+    snprintf(port, sizeof port, "%u", (unsigned)sv->port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0) };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || !res || res->ai_addrlen > sizeof sv->ss) {
+        if (res)
+            freeaddrinfo(res);
+        return config_fail(c, v, "cannot resolve '%s': %s; expected a resolvable host name or a "
+                           "numeric address", host, rc ? gai_strerror(rc) : "no address");
+    }
+    memcpy(&sv->ss, res->ai_addr, res->ai_addrlen);
+    sv->sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static const struct field server_fields[] = {
+    { .key = "address", .type = T_CUSTOM, .parse = parse_address, .flags = F_REQUIRED,
+      .expect = "host:port" },
+    UINT("weight", cfg_server, weight, 1, 1, 1000),
+};
+static const struct schema server_schema = SCHEMA("server", server_fields);
+
+static int parse_servers(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_upstream *u = base;
+    const char *expect = "a non-empty sequence of servers (mappings with address)";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "servers", expect) < 0)
+        return -1;
+    if (config_seq_len(v) == 0)
+        return config_fail(c, v, "'servers' is empty; expected %s", expect);
+    if (!(u->servers = calloc(config_seq_len(v), sizeof *u->servers)))
+        return config_oom(c, v);
+    u->nservers = config_seq_len(v);
+    for (size_t i = 0; i < u->nservers; i++) {
+        yaml_node_t *m = config_seq_item(c, v, i);
+        if (config_walk(c, m, &server_schema, "server", &u->servers[i]) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(u->servers[j].address, u->servers[i].address) == 0)
+                return config_fail(c, config_map_get(c, m, "address"),
+                                   "server '%s' is listed twice in upstream '%s'; expected each "
+                                   "address once (use weight)", u->servers[i].address, u->name);
+    }
+    return 0;
+}
+
+static const char *const protocol_names[] = { "http1", "h2c", "h2", "auto", NULL };
+static const char *const balance_names[] = { "round_robin", "least_request", "random", "hash",
+                                             NULL };
+
+static const struct field upstream_fields[] = {
+    { .key = "protocol", .type = T_ENUM, AT(cfg_upstream, protocol), .names = protocol_names,
+      .supported = 1 },
+    { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names },
+    { .key = "hash_key", .type = T_STRING, AT(cfg_upstream, hash_key), .check = check_hash_key },
+    { .key = "servers", .type = T_CUSTOM, .parse = parse_servers, .flags = F_REQUIRED,
+      .expect = "a non-empty sequence of servers" },
+    UINT("keepalive", cfg_upstream, keepalive, 32, 0, 100000),
+    UINT("keepalive_requests", cfg_upstream, keepalive_requests, 1000, 0, 1000000000),
+    DUR("keepalive_time", cfg_upstream, keepalive_time_ms, MS_H, 0),
+    DUR("keepalive_timeout", cfg_upstream, keepalive_timeout_ms, 60 * MS_S, 1),
+    UINT("min_idle", cfg_upstream, min_idle, 0, 0, 100000),
+    UINT("max_connections", cfg_upstream, max_connections, 0, 0, 1000000),
+    UINT("max_queue", cfg_upstream, max_queue, 1024, 0, 1000000),
+    DUR("queue_timeout", cfg_upstream, queue_timeout_ms, MS_S, 1),
+    DUR("connect_timeout", cfg_upstream, connect_timeout_ms, 5 * MS_S, 1),
+    DUR("send_timeout", cfg_upstream, send_timeout_ms, 60 * MS_S, 1),
+    DUR("read_timeout", cfg_upstream, read_timeout_ms, 60 * MS_S, 0),
+    UINT("retries", cfg_upstream, retries, 1, 0, 10),
+    RESERVED("tls"),
+    RESERVED("health_check"),
+    RESERVED("outlier_detection"),
+    RESERVED("dns"),
+    RESERVED("max_concurrent_streams"),
+    RESERVED("h2_read_idle_timeout"),
+    RESERVED("h2_ping_timeout"),
+};
+static const struct schema upstream_schema = SCHEMA("upstream", upstream_fields);
+
+static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct ferry_config *cfg = base;
+    const char *expect = "a non-empty mapping of upstream names to upstreams";
+    if (config_need(c, v, YAML_MAPPING_NODE, "upstreams", expect) < 0)
+        return -1;
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    if (n == 0)
+        return config_fail(c, v, "'upstreams' is empty; expected %s", expect);
+    if (!(cfg->upstreams = calloc(n, sizeof *cfg->upstreams)))
+        return config_oom(c, v);
+    cfg->nupstreams = n;
+    for (size_t i = 0; i < n; i++) {
+        struct cfg_upstream *u = &cfg->upstreams[i];
+        yaml_node_t *k = yaml_document_get_node(c->doc, v->data.mapping.pairs.start[i].key);
+        yaml_node_t *m = yaml_document_get_node(c->doc, v->data.mapping.pairs.start[i].value);
+        const char *name = config_scalar(c, k, "upstreams", "an upstream name");
+        char label[160];
+        if (!name)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->upstreams[j].name, name) == 0)
+                return config_fail(c, k, "duplicate upstream '%s'; expected each upstream name "
+                                   "once", name);
+        if (!(u->name = strdup(name)))
+            return config_oom(c, k);
+        snprintf(label, sizeof label, "upstream '%.128s'", name);
+        if (config_walk(c, m, &upstream_schema, label, u) < 0)
+            return -1;
+        if (u->max_connections && u->min_idle > u->max_connections)
+            return config_fail(c, config_map_get(c, m, "min_idle"),
+                               "min_idle %u is larger than max_connections %u; expected 0..%u",
+                               u->min_idle, u->max_connections, u->max_connections);
+    }
+    return 0;
+}
+
+static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+
+static const struct field root_fields[] = {
+    { .key = "workers", .type = T_CUSTOM, .parse = parse_workers },
+    { .key = "error_log", .type = T_STRING, AT(ferry_config, error_log), .sdef = "stderr" },
+    { .key = "log_level", .type = T_ENUM, AT(ferry_config, log_level), .def = LOG_INFO_L,
+      .names = log_level_names },
+    { .key = "pid_file", .type = T_STRING, AT(ferry_config, pid_file) },
+    DUR("shutdown_timeout", ferry_config, shutdown_timeout_ms, 30 * MS_S, 0),
+    UINT("max_idle_upstream_connections", ferry_config, max_idle_upstream_connections,
+         10000, 0, 10000000),
+    { .key = "listeners", .type = T_CUSTOM, .parse = parse_listeners, .flags = F_REQUIRED,
+      .expect = "a non-empty sequence of listeners" },
+    { .key = "upstreams", .type = T_CUSTOM, .parse = parse_upstreams, .flags = F_REQUIRED,
+      .expect = "a mapping of upstream names to upstreams" },
+    RESERVED("admin"),
+};
+const struct schema config_root_schema = SCHEMA("the top level", root_fields);
+
+/* Every route names a defined upstream; done after the walk because upstreams may come
+ * after listeners in the file. */
+int config_resolve_routes(struct config_ctx *c, yaml_node_t *root)
+{
+    struct ferry_config *cfg = c->cfg;
+    yaml_node_t *ls = config_map_get(c, root, "listeners");
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        yaml_node_t *rs = config_map_get(c, config_seq_item(c, ls, i), "routes");
+        for (size_t j = 0; j < cfg->listeners[i].nroutes; j++) {
+            struct cfg_route *r = &cfg->listeners[i].routes[j];
+            if ((r->upstream = config_find_upstream(cfg, r->upstream_name)))
+                continue;
+            char names[512] = "";
+            size_t used = 0;
+            for (size_t k = 0; k < cfg->nupstreams && used < sizeof names; k++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                         k ? ", " : "", cfg->upstreams[k].name);
+            return config_fail(c, config_map_get(c, config_seq_item(c, rs, j), "upstream"),
+                               "route to undefined upstream '%s'; expected one of: %s",
+                               r->upstream_name, names);
+        }
+    }
+    return 0;
+}
+

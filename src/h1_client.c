@@ -1,0 +1,545 @@
+/* Upstream HTTP/1.1 connection. One exchange at a time; the response is parsed with the same
+ * strict parser as requests, and the connection goes back to the pool only when both
+ * messages were framed exactly and nothing unexpected arrived. */
+#include "h1_client.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "h1_parse.h"
+#include "log.h"
+#include "worker.h"
+
+#define RESP_HEAD_MAX (64 * 1024)
+#define OUT_LOW_MARK (64 * 1024)
+#define IN_HIGH_MARK (256 * 1024)
+
+enum resp_state {
+    RS_HEAD,          /* waiting for the status line and fields */
+    RS_LENGTH,        /* Content-Length body */
+    RS_CHUNKED,       /* chunked body */
+    RS_TRAILERS,      /* after the last chunk */
+    RS_UNTIL_CLOSE,   /* body ends at EOF: never reusable */
+    RS_DONE,
+};
+
+struct h1c {
+    enum resp_state rs;
+    uint64_t remaining;
+    struct h1_chunked ck;
+    int req_chunked;        /* request body sent with chunked coding */
+    int req_end_queued;     /* the whole request is in the output buffer */
+    int got_bytes;          /* any response byte seen */
+    int conn_close;         /* the backend will not keep the connection */
+    int head_request;
+    int reused;
+    uint64_t idle_age_ms;   /* how long it idled before this exchange */
+    int resp_paused;
+    struct http_head trailers;
+    struct evbuffer *tmp;
+};
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void set_timeouts(struct upconn *c, uint64_t read_ms, uint64_t write_ms)
+{
+    struct timeval r = { (time_t)(read_ms / 1000), (suseconds_t)(read_ms % 1000) * 1000 };
+    struct timeval w = { (time_t)(write_ms / 1000), (suseconds_t)(write_ms % 1000) * 1000 };
+    bufferevent_set_timeouts(c->bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
+}
+
+int h1c_connect(struct upconn *c)
+{
+    struct h1c *h = calloc(1, sizeof *h);
+    if (!h)
+        return -1;
+    c->proto = h;
+    http_head_init(&h->trailers);
+    h->tmp = evbuffer_new();
+    const struct cfg_server *srv = pool_server(c->pool);
+    struct worker *w = pool_worker(c->pool);
+    c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!h->tmp || !c->bev)
+        return -1;
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_MARK);
+    set_timeouts(c, pool_upstream(c->pool)->connect_timeout_ms,
+                 pool_upstream(c->pool)->connect_timeout_ms);
+    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&srv->ss, (int)srv->sslen) < 0) {
+        log_warn("upstream %s server %s: connect: %s", pool_upstream(c->pool)->name, srv->address,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void h1c_free(struct upconn *c)
+{
+    struct h1c *h = c->proto;
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    if (!h)
+        return;
+    http_head_free(&h->trailers);
+    if (h->tmp)
+        evbuffer_free(h->tmp);
+    free(h);
+    c->proto = NULL;
+}
+
+/* True when the field must not be forwarded: hop-by-hop, named by Connection, or one we
+ * write ourselves. */
+static int skip_request_field(const struct http_head *req, const struct http_field *f,
+                              const struct http_field *conn_hdr)
+{
+    if (h1_is_hop_by_hop(f->name, f->name_len) || h1_name_eq(f->name, f->name_len, "host") ||
+        h1_name_eq(f->name, f->name_len, "content-length") ||
+        h1_name_eq(f->name, f->name_len, "expect") ||
+        h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
+        h1_name_eq(f->name, f->name_len, "x-forwarded-proto"))
+        return 1;
+    for (uint32_t i = 0; conn_hdr && i < req->nfields; i++) {
+        const struct http_field *c = &req->fields[i];
+        if (!h1_name_eq(c->name, c->name_len, "connection"))
+            continue;
+        char name[128];
+        if (f->name_len >= sizeof name)
+            continue;
+        for (uint32_t k = 0; k < f->name_len; k++)
+            name[k] = (char)((f->name[k] >= 'A' && f->name[k] <= 'Z') ? f->name[k] + 32 : f->name[k]);
+        name[f->name_len] = '\0';
+        if (h1_list_has_token(c->value, c->value_len, name))
+            return 1;
+    }
+    return 0;
+}
+
+static void write_request_head(struct upconn *c, struct exchange *ex)
+{
+    struct h1c *h = c->proto;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    const struct http_head *req = exchange_request_head(ex);
+    int64_t clen = -1;
+    int has_body = exchange_request_has_body(ex, &clen);
+    const struct http_field *conn_hdr = http_head_get(req, "connection");
+
+    evbuffer_add(out, req->method, req->method_len);
+    evbuffer_add(out, " ", 1);
+    evbuffer_add(out, req->path, req->path_len);
+    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+    if (req->authority)
+        evbuffer_add(out, req->authority, req->authority_len);
+    else
+        evbuffer_add_printf(out, "%s", pool_server(c->pool)->address);
+    evbuffer_add(out, "\r\n", 2);
+
+    /* X-Forwarded-For: the client's list plus the client; several fields are joined. */
+    int xff = 0;
+    for (uint32_t i = 0; i < req->nfields; i++) {
+        const struct http_field *f = &req->fields[i];
+        if (h1_name_eq(f->name, f->name_len, "x-forwarded-for")) {
+            evbuffer_add(out, xff ? ", " : "X-Forwarded-For: ", xff ? 2 : 17);
+            evbuffer_add(out, f->value, f->value_len);
+            xff = 1;
+            continue;
+        }
+        if (skip_request_field(req, f, conn_hdr))
+            continue;
+        evbuffer_add(out, f->name, f->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, f->value, f->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add_printf(out, "%s%s\r\nX-Forwarded-Proto: %s\r\n", xff ? ", " : "X-Forwarded-For: ",
+                        exchange_client_ip(ex), req->scheme ? req->scheme : "http");
+    h->req_chunked = 0;
+    if (has_body && clen >= 0)
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
+    else if (has_body) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        h->req_chunked = 1;
+    } else if (req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)
+        evbuffer_add(out, "Content-Length: 0\r\n", 19);
+    else if (req->method_len == 3 && memcmp(req->method, "PUT", 3) == 0)
+        evbuffer_add(out, "Content-Length: 0\r\n", 19);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void h1c_start(struct upconn *c, struct exchange *ex)
+{
+    struct h1c *h = c->proto;
+    const struct http_head *req = exchange_request_head(ex);
+    h->reused = c->requests > 0;
+    h->idle_age_ms = h->reused ? now_ms() - c->idle_since_ms : 0;
+    c->requests++;
+    c->ex = ex;
+    h->rs = RS_HEAD;
+    h->got_bytes = 0;
+    h->conn_close = 0;
+    h->req_end_queued = 0;
+    h->resp_paused = 0;
+    h->head_request = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    http_head_free(&h->trailers);
+    if (c->idle_timer)
+        event_del(c->idle_timer);
+    write_request_head(c, ex);
+    set_timeouts(c, exchange_read_timeout_ms(ex), pool_upstream(c->pool)->send_timeout_ms);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+void h1c_send_body(struct upconn *c, struct evbuffer *data)
+{
+    struct h1c *h = c->proto;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t len = evbuffer_get_length(data);
+    if (!len)
+        return;
+    if (h->req_chunked)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add_buffer(out, data);
+    if (h->req_chunked)
+        evbuffer_add(out, "\r\n", 2);
+}
+
+static void finish_response(struct upconn *c);
+
+void h1c_send_end(struct upconn *c, const struct http_head *trailers)
+{
+    struct h1c *h = c->proto;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (h->req_chunked) {
+        evbuffer_add(out, "0\r\n", 3);
+        for (uint32_t i = 0; trailers && i < trailers->nfields; i++) {
+            const struct http_field *f = &trailers->fields[i];
+            evbuffer_add(out, f->name, f->name_len);
+            evbuffer_add(out, ": ", 2);
+            evbuffer_add(out, f->value, f->value_len);
+            evbuffer_add(out, "\r\n", 2);
+        }
+        evbuffer_add(out, "\r\n", 2);
+    }
+    h->req_end_queued = 1;
+}
+
+size_t h1c_output_pending(const struct upconn *c)
+{
+    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+void h1c_pause_response(struct upconn *c, int pause)
+{
+    struct h1c *h = c->proto;
+    if (!c->bev || h->resp_paused == pause)
+        return;
+    h->resp_paused = pause;
+    if (pause)
+        bufferevent_disable(c->bev, EV_READ);
+    else {
+        bufferevent_enable(c->bev, EV_READ);
+        /* Bytes may already wait in the input buffer: no new read event will announce them. */
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+            read_cb(c->bev, c);
+    }
+}
+
+void h1c_abort(struct upconn *c)
+{
+    c->ex = NULL;
+    pool_close(c, CLOSE_ABORT);
+}
+
+void h1c_watch_idle(struct upconn *c)
+{
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+int h1c_seems_alive(struct upconn *c)
+{
+    if (!c->bev || evbuffer_get_length(bufferevent_get_input(c->bev)))
+        return 0;
+    char b;
+    ssize_t r = recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* The exchange failed on this connection: detach, close, tell the exchange. */
+static void fail(struct upconn *c, enum upstream_error err)
+{
+    struct h1c *h = c->proto;
+    struct exchange *ex = c->ex;
+    c->ex = NULL;
+    if (h->reused && !h->got_bytes && (err == UPERR_RESET))
+        pool_learn_race(c, h->idle_age_ms);
+    pool_close(c, CLOSE_ERROR);
+    if (ex)
+        exchange_upstream_error(ex, err, 1, h->got_bytes, h->reused);
+}
+
+static void finish_response(struct upconn *c)
+{
+    struct h1c *h = c->proto;
+    struct exchange *ex = c->ex;
+    int stray = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+    int reusable = !h->conn_close && h->req_end_queued && !stray;
+    enum close_reason why = h->conn_close ? CLOSE_PEER : CLOSE_ERROR;
+    if (!h->req_end_queued)
+        why = CLOSE_ABORT;
+    struct http_head tr = h->trailers;   /* moved: release may start another exchange */
+    http_head_init(&h->trailers);
+    h->rs = RS_DONE;
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    c->ex = NULL;
+    pool_release(c, reusable, why);
+    if (ex)
+        exchange_upstream_end(ex, tr.nfields ? &tr : NULL);
+    http_head_free(&tr);
+}
+
+static int parse_head(struct upconn *c, struct evbuffer *in)
+{
+    struct h1c *h = c->proto;
+    size_t len = evbuffer_get_length(in);
+    size_t n = len < RESP_HEAD_MAX ? len : RESP_HEAD_MAX;
+    const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    struct h1_response resp;
+    struct h1_limits lim = { RESP_HEAD_MAX, RESP_HEAD_MAX, H1_MAX_HEADERS };
+    const char *why = NULL;
+    h->got_bytes = 1;
+    int r = h1_parse_response(buf, n, &lim, h->head_request, 0, &resp, &why);
+    if (r == H1_INCOMPLETE)
+        return 0;
+    if (r < 0) {
+        log_warn("upstream %s server %s: invalid response: %s", pool_upstream(c->pool)->name,
+                 pool_server(c->pool)->address, why ? why : "malformed");
+        fail(c, UPERR_BAD_RESPONSE);
+        return -1;
+    }
+    if (resp.status < 200) {
+        evbuffer_drain(in, (size_t)r);
+        if (resp.status == 101) {
+            log_warn("upstream %s server %s: unexpected 101 Switching Protocols",
+                     pool_upstream(c->pool)->name, pool_server(c->pool)->address);
+            fail(c, UPERR_BAD_RESPONSE);
+            return -1;
+        }
+        return 1;   /* interim response (100, 103): the final one follows */
+    }
+    struct http_head head;
+    http_head_init(&head);
+    head.status = resp.status;
+    head.version_minor = resp.msg.version_minor;
+    head.reason = http_head_copy(&head, resp.reason, resp.reason_len);
+    head.reason_len = (uint32_t)resp.reason_len;
+    for (size_t i = 0; i < resp.msg.num_headers; i++) {
+        const struct h1_header *f = &resp.msg.headers[i];
+        http_head_add(&head, f->name, f->name_len, f->value, f->value_len, 1);
+    }
+    h->conn_close = resp.msg.conn_close ||
+                    (resp.msg.version_minor == 0 && !resp.msg.conn_keep_alive);
+    if (resp.msg.keep_alive_timeout > 0)
+        c->hint_idle_ms = (uint64_t)resp.msg.keep_alive_timeout * 1000;
+    evbuffer_drain(in, (size_t)r);
+
+    int has_body = 1;
+    int64_t clen = -1;
+    switch (resp.msg.body_kind) {
+    case H1_BODY_NONE:
+        has_body = 0;
+        h->rs = RS_DONE;
+        break;
+    case H1_BODY_LENGTH:
+        clen = (int64_t)resp.msg.content_length;
+        h->remaining = resp.msg.content_length;
+        h->rs = RS_LENGTH;
+        break;
+    case H1_BODY_CHUNKED:
+        h1_chunked_init(&h->ck);
+        h->rs = RS_CHUNKED;
+        break;
+    case H1_BODY_UNTIL_CLOSE:
+        h->conn_close = 1;
+        h->rs = RS_UNTIL_CLOSE;
+        break;
+    }
+    if (h->rs == RS_LENGTH && h->remaining == 0)
+        h->rs = RS_DONE;
+    exchange_upstream_head(c->ex, &head, has_body, clen);
+    http_head_free(&head);
+    return 1;
+}
+
+static void deliver(struct upconn *c)
+{
+    struct h1c *h = c->proto;
+    if (evbuffer_get_length(h->tmp) && c->ex)
+        exchange_upstream_body(c->ex, h->tmp);
+    evbuffer_drain(h->tmp, evbuffer_get_length(h->tmp));
+}
+
+/* Decodes what the input holds of a chunked body. Returns -1 after a failure. */
+static int read_chunked(struct upconn *c, struct evbuffer *in)
+{
+    struct h1c *h = c->proto;
+    size_t len = evbuffer_get_length(in);
+    const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)len);
+    size_t off = 0;
+    while (off < len && h->rs == RS_CHUNKED) {
+        size_t used = 0, dlen = 0;
+        const char *data = NULL, *why = NULL;
+        enum h1_chunk_event e = h1_chunked_decode(&h->ck, buf + off, len - off, &used, &data, &dlen, &why);
+        off += used;
+        if (e == H1_CHUNK_DATA)
+            evbuffer_add(h->tmp, data, dlen);
+        else if (e == H1_CHUNK_LAST)
+            h->rs = RS_TRAILERS;
+        else if (e == H1_CHUNK_ERROR) {
+            log_warn("upstream %s server %s: bad chunked body: %s", pool_upstream(c->pool)->name,
+                     pool_server(c->pool)->address, why ? why : "malformed");
+            evbuffer_drain(in, off);
+            deliver(c);
+            fail(c, UPERR_BAD_RESPONSE);
+            return -1;
+        } else
+            break;
+    }
+    if (h->rs == RS_TRAILERS && off < len) {
+        struct h1_header f[32];
+        size_t nf = 0;
+        const char *why = NULL;
+        int r = h1_parse_trailers(buf + off, len - off, RESP_HEAD_MAX, f, 32, &nf, &why);
+        if (r < 0) {
+            evbuffer_drain(in, off);
+            deliver(c);
+            fail(c, UPERR_BAD_RESPONSE);
+            return -1;
+        }
+        if (r > 0) {
+            for (size_t i = 0; i < nf; i++)
+                http_head_add(&h->trailers, f[i].name, f[i].name_len, f[i].value, f[i].value_len, 1);
+            off += (size_t)r;
+            h->rs = RS_DONE;
+        }
+    }
+    evbuffer_drain(in, off);
+    deliver(c);
+    return c->state == UC_CLOSED ? -1 : 0;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct upconn *c = arg;
+    struct h1c *h = c->proto;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    if (c->state == UC_IDLE) {
+        pool_idle_lost(c, 0);   /* bytes nobody asked for: the framing can't be trusted */
+        return;
+    }
+    while (c->state == UC_ACTIVE && c->ex && !h->resp_paused) {
+        size_t len = evbuffer_get_length(in);
+        if (h->rs == RS_HEAD) {
+            if (!len)
+                return;
+            int r = parse_head(c, in);
+            if (r <= 0)
+                return;
+            continue;
+        }
+        if (h->rs == RS_DONE) {
+            finish_response(c);
+            return;
+        }
+        if (!len)
+            return;
+        if (h->rs == RS_LENGTH) {
+            size_t n = len < h->remaining ? len : (size_t)h->remaining;
+            evbuffer_remove_buffer(in, h->tmp, n);
+            h->remaining -= n;
+            if (!h->remaining)
+                h->rs = RS_DONE;
+            deliver(c);
+        } else if (h->rs == RS_UNTIL_CLOSE) {
+            evbuffer_remove_buffer(in, h->tmp, len);
+            deliver(c);
+        } else if (read_chunked(c, in) < 0)
+            return;
+        else if (h->rs != RS_DONE && evbuffer_get_length(in) == len)
+            return;   /* nothing consumed: wait for more */
+    }
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct upconn *c = arg;
+    if (c->state == UC_ACTIVE && c->ex)
+        exchange_upstream_drained(c->ex);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct upconn *c = arg;
+    struct h1c *h = c->proto;
+    if (c->state == UC_CONNECTING) {
+        if (what & BEV_EVENT_CONNECTED) {
+            int one = 1;
+            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            bufferevent_set_timeouts(bev, NULL, NULL);
+            pool_connected(c, UPERR_NONE);
+            return;
+        }
+        int err = EVUTIL_SOCKET_ERROR();
+        if (!(what & BEV_EVENT_TIMEOUT))
+            log_warn("upstream %s server %s: connect failed: %s", pool_upstream(c->pool)->name,
+                     pool_server(c->pool)->address, evutil_socket_error_to_string(err));
+        pool_connected(c, (what & BEV_EVENT_TIMEOUT) ? UPERR_CONNECT_TIMEOUT : UPERR_CONNECT);
+        return;
+    }
+    if (c->state == UC_IDLE) {
+        pool_idle_lost(c, (what & BEV_EVENT_EOF) != 0);
+        return;
+    }
+    if (c->state != UC_ACTIVE || !c->ex) {
+        pool_close(c, CLOSE_ERROR);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        log_warn("upstream %s server %s: %s timed out", pool_upstream(c->pool)->name,
+                 pool_server(c->pool)->address, (what & BEV_EVENT_READING) ? "read" : "send");
+        fail(c, (what & BEV_EVENT_READING) ? UPERR_READ_TIMEOUT : UPERR_SEND_TIMEOUT);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && h->rs == RS_UNTIL_CLOSE) {
+        evbuffer_remove_buffer(bufferevent_get_input(bev), h->tmp,
+                               evbuffer_get_length(bufferevent_get_input(bev)));
+        deliver(c);
+        if (c->state == UC_ACTIVE && c->ex) {
+            h->rs = RS_DONE;
+            finish_response(c);
+        }
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        /* Process what arrived before the close first: a complete response may be there. */
+        read_cb(bev, c);
+        if (c->state != UC_ACTIVE || !c->ex)
+            return;
+    }
+    log_warn("upstream %s server %s: connection %s %s", pool_upstream(c->pool)->name,
+             pool_server(c->pool)->address, (what & BEV_EVENT_EOF) ? "closed" : "failed",
+             h->got_bytes ? "mid-response" : "before the response");
+    fail(c, UPERR_RESET);
+}

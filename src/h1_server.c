@@ -1,0 +1,730 @@
+#include "h1_server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exchange.h"
+#include "h1_parse.h"
+#include "log.h"
+#include "worker.h"
+
+#define OUT_LOW_MARK (64 * 1024)
+#define IN_HIGH_MARK (128 * 1024)
+
+enum h1s_state {
+    HS_IDLE,      /* between requests: keepalive_timeout runs (client_header_timeout first) */
+    HS_HEAD,      /* part of a request head received: client_header_timeout runs */
+    HS_BODY,      /* reading the request body: client_body_timeout between reads */
+    HS_WAIT,      /* request read; the exchange is producing the response */
+    HS_CLOSING,   /* flushing the last bytes, then close */
+    HS_DEAD,      /* closed; memory freed on the next loop turn */
+};
+
+struct h1_session {
+    TAILQ_ENTRY(h1_session) link;
+    struct worker *w;
+    struct listener_rt *l;
+    struct bufferevent *bev;
+    struct sockaddr_storage peer;
+    enum h1s_state state;
+    struct exchange *ex;
+    struct exchange *done_ex;    /* finished exchange, freed by the process event */
+    uint32_t requests;
+    uint64_t created_ms;
+
+    /* request body decoding */
+    enum h1_body_kind req_body;
+    uint64_t req_remaining;
+    uint64_t req_bytes;
+    struct h1_chunked ck;
+    int in_trailers;
+    int req_paused;
+
+    /* response encoding */
+    int client_minor;            /* HTTP/1.<minor> of the current request */
+    int head_request;
+    int keep_alive;              /* this response leaves the connection open */
+    int resp_chunked;
+    int resp_started;
+    int client_eof;
+    int draining;
+
+    struct event *timer;         /* idle / header deadline */
+    struct event *process_ev;    /* deferred work: free the finished exchange, next request */
+    struct evbuffer *tmp;
+};
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void close_session(struct h1_session *s);
+
+static void arm_timer(struct h1_session *s, uint64_t ms)
+{
+    if (!ms) {
+        event_del(s->timer);
+        return;
+    }
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(s->timer, &tv);
+}
+
+static void set_read_timeout(struct h1_session *s, uint64_t ms)
+{
+    struct timeval r = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval wt = { (time_t)(s->l->cfg->send_timeout_ms / 1000),
+                          (suseconds_t)(s->l->cfg->send_timeout_ms % 1000) * 1000 };
+    bufferevent_set_timeouts(s->bev, ms ? &r : NULL, s->l->cfg->send_timeout_ms ? &wt : NULL);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void process_cb(evutil_socket_t fd, short what, void *arg);
+
+struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, int fd,
+                           const struct sockaddr *peer, socklen_t peerlen)
+{
+    struct h1_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->w = w;
+    s->l = l;
+    memcpy(&s->peer, peer, peerlen < sizeof s->peer ? peerlen : sizeof s->peer);
+    s->created_ms = now_ms();
+    s->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->timer = evtimer_new(w->base, timer_cb, s);
+    s->process_ev = event_new(w->base, -1, 0, process_cb, s);
+    s->tmp = evbuffer_new();
+    if (!s->bev || !s->timer || !s->process_ev || !s->tmp) {
+        if (s->bev)
+            bufferevent_free(s->bev);
+        else
+            close(fd);
+        if (s->timer)
+            event_free(s->timer);
+        if (s->process_ev)
+            event_free(s->process_ev);
+        if (s->tmp)
+            evbuffer_free(s->tmp);
+        free(s);
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
+    set_read_timeout(s, 0);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    s->state = HS_IDLE;
+    /* The first request gets client_header_timeout, as in nginx; later ones keepalive_timeout. */
+    arm_timer(s, l->cfg->client_header_timeout_ms);
+    TAILQ_INSERT_TAIL(&w->sessions, s, link);
+    w->nsessions++;
+    l->nconns++;
+    w->stats.ds_accepted++;
+    return s;
+}
+
+/* Sends a response of ferry's own and closes: used for protocol errors, where the rest of
+ * the input cannot be framed any more. */
+static void send_error_and_close(struct h1_session *s, int status, const char *why)
+{
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    char body[160];
+    int n = snprintf(body, sizeof body, "%d %s\n", status, http_reason_phrase(status));
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                             "Connection: close\r\n\r\n%s",
+                        status, http_reason_phrase(status), n, body);
+    log_info("client request rejected with %d: %s", status, why ? why : "");
+    if (s->ex) {
+        exchange_downstream_abort(s->ex);
+        exchange_free(s->ex);
+        s->ex = NULL;
+    }
+    s->state = HS_CLOSING;
+    bufferevent_disable(s->bev, EV_READ);
+    event_del(s->timer);
+    if (!evbuffer_get_length(out))
+        close_session(s);
+}
+
+static int wants_keep_alive(struct h1_session *s, const struct h1_request *r)
+{
+    const struct cfg_listener *c = s->l->cfg;
+    if (s->draining || s->w->draining || c->keepalive_timeout_ms == 0)
+        return 0;
+    if (r->msg.conn_close || (r->msg.version_minor == 0 && !r->msg.conn_keep_alive))
+        return 0;
+    if (c->keepalive_requests && s->requests >= c->keepalive_requests)
+        return 0;
+    if (c->keepalive_time_ms && now_ms() - s->created_ms >= c->keepalive_time_ms)
+        return 0;
+    return 1;
+}
+
+/* Splits the request-target into authority and origin-form path (RFC 9112 §3.2). Returns 0,
+ * or an HTTP status to reject with. */
+static int set_target(struct http_head *h, const struct h1_request *r)
+{
+    const char *t = r->target;
+    size_t n = r->target_len;
+    const char *auth = r->host;
+    size_t auth_len = r->host_len;
+    if (n >= 7 && (strncasecmp(t, "http://", 7) == 0 || (n >= 8 && strncasecmp(t, "https://", 8) == 0))) {
+        size_t skip = t[4] == ':' ? 7 : 8;
+        const char *a = t + skip;
+        const char *end = t + n;
+        const char *p = memchr(a, '/', (size_t)(end - a));
+        const char *q = memchr(a, '?', (size_t)(end - a));
+        if (q && (!p || q < p))
+            p = q;
+        auth = a;
+        auth_len = (size_t)((p ? p : end) - a);
+        if (!auth_len || memchr(auth, '@', auth_len))
+            return 400;
+        t = p ? p : "/";
+        n = p ? (size_t)(end - p) : 1;
+    } else if (n == 1 && t[0] == '*') {
+        if (!(r->method_len == 7 && memcmp(r->method, "OPTIONS", 7) == 0))
+            return 400;
+    } else if (r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0) {
+        return 405;
+    } else if (!n || t[0] != '/') {
+        return 400;
+    }
+    if (n && t[0] == '?') {
+        /* "http://host?q" has an empty path: it is "/?q" in origin form. */
+        char *p = malloc(n + 1);
+        if (!p)
+            return 500;
+        p[0] = '/';
+        memcpy(p + 1, t, n);
+        h->path = http_head_copy(h, p, n + 1);
+        h->path_len = (uint32_t)(n + 1);
+        free(p);
+    } else {
+        h->path = http_head_copy(h, t, n);
+        h->path_len = (uint32_t)n;
+    }
+    if (auth) {
+        h->authority = http_head_copy(h, auth, auth_len);
+        h->authority_len = (uint32_t)auth_len;
+    }
+    return 0;
+}
+
+static void start_body_timeout(struct h1_session *s)
+{
+    set_read_timeout(s, s->l->cfg->client_body_timeout_ms);
+}
+
+static void read_body(struct h1_session *s);
+
+static const struct downstream_ops h1s_ops;
+
+static void parse_head(struct h1_session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t len = evbuffer_get_length(in);
+    if (!len)
+        return;
+    if (s->state == HS_IDLE) {
+        s->state = HS_HEAD;
+        arm_timer(s, s->l->cfg->client_header_timeout_ms);
+    }
+    const struct cfg_listener *c = s->l->cfg;
+    size_t n = len < c->max_header_size + 4 ? len : c->max_header_size + 4;
+    const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    struct h1_request r;
+    struct h1_limits lim = { c->max_header_size, c->max_request_line, c->max_headers };
+    int status = 400;
+    const char *why = NULL;
+    int hl = h1_parse_request(buf, n, &lim, &r, &status, &why);
+    if (hl == H1_INCOMPLETE) {
+        if (s->client_eof)
+            close_session(s);
+        return;
+    }
+    if (hl < 0) {
+        send_error_and_close(s, status, why);
+        return;
+    }
+
+    struct http_head h;
+    http_head_init(&h);
+    h.method = http_head_copy(&h, r.method, r.method_len);
+    h.method_len = (uint32_t)r.method_len;
+    h.scheme = "http";
+    h.scheme_len = 4;
+    h.version_minor = r.msg.version_minor;
+    int st = set_target(&h, &r);
+    if (st) {
+        http_head_free(&h);
+        send_error_and_close(s, st, "unsupported request target");
+        return;
+    }
+    for (size_t i = 0; i < r.msg.num_headers; i++) {
+        const struct h1_header *f = &r.msg.headers[i];
+        http_head_add(&h, f->name, f->name_len, f->value, f->value_len, 1);
+    }
+    if (c->client_max_body_size && r.msg.body_kind == H1_BODY_LENGTH &&
+        r.msg.content_length > c->client_max_body_size) {
+        http_head_free(&h);
+        send_error_and_close(s, 413, "request body larger than client_max_body_size");
+        return;
+    }
+    /* Request line for the access log: what the client sent, before we drain it. */
+    const char *eol = memchr(buf, '\r', (size_t)hl);
+    const char *rl_start = r.method;
+    size_t rl_len = eol ? (size_t)(eol - rl_start) : r.method_len;
+
+    s->requests++;
+    s->w->stats.ds_requests++;
+    s->client_minor = r.msg.version_minor;
+    s->head_request = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
+    s->keep_alive = wants_keep_alive(s, &r);
+    s->resp_started = 0;
+    s->resp_chunked = 0;
+    s->req_body = r.msg.body_kind;
+    s->req_remaining = r.msg.content_length;
+    s->req_bytes = 0;
+    s->in_trailers = 0;
+    h1_chunked_init(&s->ck);
+    int has_body = r.msg.body_kind == H1_BODY_CHUNKED ||
+                   (r.msg.body_kind == H1_BODY_LENGTH && r.msg.content_length > 0);
+    int expect = r.msg.expect_continue && has_body && r.msg.version_minor == 1;
+    event_del(s->timer);
+
+    struct exchange_init init = {
+        .w = s->w, .listener = s->l, .ops = &h1s_ops, .session = s, .req = &h,
+        .has_body = has_body,
+        .content_length = r.msg.body_kind == H1_BODY_LENGTH ? (int64_t)r.msg.content_length : -1,
+        .client = (const struct sockaddr *)&s->peer, .request_line = rl_start,
+        .request_line_len = rl_len,
+    };
+    /* The exchange copies the request line; drain only after it has. */
+    s->state = has_body ? HS_BODY : HS_WAIT;
+    if (has_body)
+        start_body_timeout(s);
+    else
+        set_read_timeout(s, 0);
+    struct exchange *ex = exchange_start(&init);
+    evbuffer_drain(in, (size_t)hl);
+    http_head_free(&h);
+    if (!ex) {
+        send_error_and_close(s, 500, "out of memory");
+        return;
+    }
+    if (s->state == HS_DEAD)
+        return;
+    if (s->done_ex != ex)   /* it may have answered already (404, 503) */
+        s->ex = ex;
+    if (expect && !s->resp_started)
+        evbuffer_add(bufferevent_get_output(s->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (!has_body)
+        exchange_request_end(ex, NULL);
+    else
+        read_body(s);
+}
+
+static void body_done(struct h1_session *s, const struct http_head *trailers)
+{
+    s->state = HS_WAIT;
+    set_read_timeout(s, 0);
+    if (s->ex)
+        exchange_request_end(s->ex, trailers);
+}
+
+static void read_body(struct h1_session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    const struct cfg_listener *c = s->l->cfg;
+    while (s->state == HS_BODY && !s->req_paused && s->ex) {
+        size_t len = evbuffer_get_length(in);
+        if (!len)
+            return;
+        if (s->req_body == H1_BODY_LENGTH) {
+            size_t n = len < s->req_remaining ? len : (size_t)s->req_remaining;
+            evbuffer_remove_buffer(in, s->tmp, n);
+            s->req_remaining -= n;
+            exchange_request_body(s->ex, s->tmp);
+            evbuffer_drain(s->tmp, evbuffer_get_length(s->tmp));
+            if (!s->req_remaining)
+                body_done(s, NULL);
+            continue;
+        }
+        /* chunked */
+        const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)len);
+        size_t off = 0;
+        while (off < len && !s->in_trailers) {
+            size_t used = 0, dlen = 0;
+            const char *data = NULL, *why = NULL;
+            enum h1_chunk_event e = h1_chunked_decode(&s->ck, buf + off, len - off, &used, &data, &dlen, &why);
+            off += used;
+            if (e == H1_CHUNK_DATA) {
+                evbuffer_add(s->tmp, data, dlen);
+                s->req_bytes += dlen;
+            } else if (e == H1_CHUNK_LAST) {
+                s->in_trailers = 1;
+            } else if (e == H1_CHUNK_ERROR) {
+                evbuffer_drain(in, off);
+                if (s->resp_started) {
+                    close_session(s);
+                } else
+                    send_error_and_close(s, 400, why);
+                return;
+            } else
+                break;
+        }
+        int finished = 0;
+        struct http_head tr;
+        http_head_init(&tr);
+        if (s->in_trailers && off < len) {
+            struct h1_header f[32];
+            size_t nf = 0;
+            const char *why = NULL;
+            int r = h1_parse_trailers(buf + off, len - off, c->max_header_size, f, 32, &nf, &why);
+            if (r < 0) {
+                evbuffer_drain(in, off);
+                send_error_and_close(s, 400, why);
+                return;
+            }
+            if (r > 0) {
+                for (size_t i = 0; i < nf; i++)
+                    if (!h1_is_hop_by_hop(f[i].name, f[i].name_len))
+                        http_head_add(&tr, f[i].name, f[i].name_len, f[i].value, f[i].value_len, 1);
+                off += (size_t)r;
+                finished = 1;
+            }
+        }
+        evbuffer_drain(in, off);
+        if (c->client_max_body_size && s->req_bytes > c->client_max_body_size) {
+            http_head_free(&tr);
+            evbuffer_drain(s->tmp, evbuffer_get_length(s->tmp));
+            if (s->resp_started)
+                close_session(s);
+            else
+                send_error_and_close(s, 413, "chunked body larger than client_max_body_size");
+            return;
+        }
+        if (evbuffer_get_length(s->tmp))
+            exchange_request_body(s->ex, s->tmp);
+        evbuffer_drain(s->tmp, evbuffer_get_length(s->tmp));
+        if (finished)
+            body_done(s, &tr);
+        http_head_free(&tr);
+        if (!finished && off == 0)
+            return;
+    }
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct h1_session *s = arg;
+    switch (s->state) {
+    case HS_IDLE:
+    case HS_HEAD:
+        parse_head(s);
+        break;
+    case HS_BODY:
+        read_body(s);
+        break;
+    default:
+        break;   /* pipelined bytes wait for the current response */
+    }
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_CLOSING && !evbuffer_get_length(bufferevent_get_output(bev))) {
+        close_session(s);
+        return;
+    }
+    if (s->ex)
+        exchange_downstream_drained(s->ex);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct h1_session *s = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        if ((what & BEV_EVENT_READING) && s->state == HS_BODY && !s->resp_started) {
+            send_error_and_close(s, 408, "client_body_timeout");
+            return;
+        }
+        log_info("client %s timed out (%s)", s->state == HS_BODY ? "body" : "connection",
+                 (what & BEV_EVENT_READING) ? "client_body_timeout" : "send_timeout");
+        close_session(s);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
+        s->client_eof = 1;
+        bufferevent_disable(bev, EV_READ);
+        /* A client may half-close after its request and still read the response. */
+        if (s->state == HS_WAIT || s->state == HS_CLOSING)
+            return;
+        if (s->state == HS_HEAD && evbuffer_get_length(bufferevent_get_input(bev))) {
+            parse_head(s);
+            return;
+        }
+    }
+    close_session(s);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_HEAD) {
+        send_error_and_close(s, 408, "client_header_timeout");
+        return;
+    }
+    if (s->state == HS_IDLE)
+        close_session(s);
+}
+
+/* Finishes a response: free the exchange, then close or go back for the next request. */
+static void process_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_DEAD) {
+        exchange_free(s->done_ex);
+        exchange_free(s->ex);
+        evbuffer_free(s->tmp);
+        event_free(s->timer);
+        event_free(s->process_ev);
+        free(s);
+        return;
+    }
+    if (!s->done_ex)
+        return;
+    int body_left = s->state == HS_BODY;
+    exchange_free(s->done_ex);
+    s->done_ex = NULL;
+    if (!s->keep_alive || body_left || s->client_eof || s->draining || s->w->draining) {
+        s->state = HS_CLOSING;
+        bufferevent_disable(s->bev, EV_READ);
+        if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
+            close_session(s);
+        return;
+    }
+    s->state = HS_IDLE;
+    set_read_timeout(s, 0);
+    arm_timer(s, s->l->cfg->keepalive_timeout_ms);
+    bufferevent_enable(s->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+        parse_head(s);
+}
+
+static void close_session(struct h1_session *s)
+{
+    if (s->state == HS_DEAD)
+        return;
+    if (s->ex)
+        exchange_downstream_abort(s->ex);
+    s->state = HS_DEAD;
+    bufferevent_free(s->bev);
+    s->bev = NULL;
+    event_del(s->timer);
+    TAILQ_REMOVE(&s->w->sessions, s, link);
+    s->w->nsessions--;
+    event_active(s->process_ev, 0, 0);
+    worker_session_closed(s->w, s->l);
+}
+
+void h1s_drain(struct h1_session *s)
+{
+    s->draining = 1;
+    if (s->state == HS_IDLE)
+        close_session(s);
+}
+
+void h1s_drain_all(struct worker *w)
+{
+    struct h1_session *s, *next;
+    for (s = TAILQ_FIRST(&w->sessions); s; s = next) {
+        next = TAILQ_NEXT(s, link);
+        h1s_drain(s);
+    }
+}
+
+void h1s_close_now(struct h1_session *s)
+{
+    close_session(s);
+}
+
+/* ---- downstream_ops: the exchange writes the response through these ---- */
+
+static int skip_response_field(const struct http_head *h, const struct http_field *f)
+{
+    if (h1_is_hop_by_hop(f->name, f->name_len) || h1_name_eq(f->name, f->name_len, "content-length"))
+        return 1;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        const struct http_field *c = &h->fields[i];
+        if (!h1_name_eq(c->name, c->name_len, "connection"))
+            continue;
+        char name[128];
+        if (f->name_len >= sizeof name)
+            return 0;
+        for (uint32_t k = 0; k < f->name_len; k++)
+            name[k] = (char)((f->name[k] >= 'A' && f->name[k] <= 'Z') ? f->name[k] + 32 : f->name[k]);
+        name[f->name_len] = '\0';
+        if (h1_list_has_token(c->value, c->value_len, name))
+            return 1;
+    }
+    return 0;
+}
+
+static void op_response_head(void *arg, const struct http_head *h, int has_body, int64_t clen)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_DEAD)
+        return;
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    s->resp_started = 1;
+    /* An answer that comes before the body was read ends the connection: the unread rest of
+     * the body could otherwise be taken for the next request. */
+    if (s->state == HS_BODY)
+        s->keep_alive = 0;
+    const char *reason = h->reason && h->reason_len ? h->reason : http_reason_phrase(h->status);
+    size_t reason_len = h->reason && h->reason_len ? h->reason_len : strlen(reason);
+    evbuffer_add_printf(out, "HTTP/1.1 %d ", h->status);
+    evbuffer_add(out, reason, reason_len);
+    evbuffer_add(out, "\r\n", 2);
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        const struct http_field *f = &h->fields[i];
+        if (skip_response_field(h, f))
+            continue;
+        evbuffer_add(out, f->name, f->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, f->value, f->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!has_body) {
+        /* HEAD and 304 keep the length of the body they describe. */
+        const struct http_field *cl = http_head_get(h, "content-length");
+        if (cl && (s->head_request || h->status == 304))
+            evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value_len, cl->value);
+        else if (h->status >= 200 && h->status != 204 && h->status != 304 && !s->head_request)
+            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+    } else if (clen >= 0) {
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
+    } else if (s->client_minor >= 1) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        s->resp_chunked = !s->head_request;
+    } else {
+        s->keep_alive = 0;   /* HTTP/1.0 client: the close delimits the body */
+    }
+    if (s->w->draining)
+        s->keep_alive = 0;
+    if (!s->keep_alive)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (s->client_minor == 0)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    if (s->keep_alive && s->l->cfg->keepalive_header_timeout_ms)
+        evbuffer_add_printf(out, "Keep-Alive: timeout=%llu\r\n",
+                            (unsigned long long)(s->l->cfg->keepalive_header_timeout_ms / 1000));
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static void op_response_body(void *arg, struct evbuffer *data)
+{
+    struct h1_session *s = arg;
+    size_t len = evbuffer_get_length(data);
+    if (s->state == HS_DEAD || !len || s->head_request) {
+        evbuffer_drain(data, len);
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    if (s->resp_chunked)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add_buffer(out, data);
+    if (s->resp_chunked)
+        evbuffer_add(out, "\r\n", 2);
+}
+
+static void op_response_end(void *arg, const struct http_head *trailers)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_DEAD || !s->resp_chunked)
+        return;
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    evbuffer_add(out, "0\r\n", 3);
+    for (uint32_t i = 0; trailers && i < trailers->nfields; i++) {
+        const struct http_field *f = &trailers->fields[i];
+        evbuffer_add(out, f->name, f->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, f->value, f->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static void op_response_abort(void *arg)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_DEAD)
+        return;
+    /* Flush what the client already has coming, then cut: with a length or chunked framing
+     * left incomplete, the client knows the response is broken. */
+    s->keep_alive = 0;
+    s->state = HS_CLOSING;
+    bufferevent_disable(s->bev, EV_READ);
+    if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
+        close_session(s);
+}
+
+static void op_pause_request(void *arg, int pause)
+{
+    struct h1_session *s = arg;
+    if (s->state == HS_DEAD || s->req_paused == pause)
+        return;
+    s->req_paused = pause;
+    if (pause) {
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    bufferevent_enable(s->bev, EV_READ);
+    if (s->state == HS_BODY)
+        read_body(s);
+}
+
+static size_t op_response_pending(void *arg)
+{
+    struct h1_session *s = arg;
+    return s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0;
+}
+
+static void op_done(void *arg, struct exchange *ex)
+{
+    struct h1_session *s = arg;
+    if (s->ex == ex)
+        s->ex = NULL;
+    s->done_ex = ex;
+    if (s->state == HS_DEAD)
+        return;
+    /* Not here: we may be deep inside the exchange's own call stack. */
+    event_active(s->process_ev, 0, 0);
+}
+
+static void op_continue(void *arg) { (void)arg; }
+
+static const struct downstream_ops h1s_ops = {
+    .response_head = op_response_head,
+    .response_body = op_response_body,
+    .response_end = op_response_end,
+    .response_abort = op_response_abort,
+    .pause_request = op_pause_request,
+    .response_pending = op_response_pending,
+    .done = op_done,
+    .continue_request = op_continue,
+};

@@ -1,0 +1,293 @@
+/* ferry — command line, process lifecycle and signals. The main thread loads the config,
+ * binds the listening sockets, starts the workers and then only waits for signals. */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.0.0"
+#endif
+
+struct daemon_state {
+    struct event_base *base;
+    struct runtime rt;
+    struct worker *workers;
+    uint32_t nworkers;
+    uint32_t exited;            /* atomic: workers whose loop has ended */
+    struct event *exited_ev;
+    struct event *shutdown_timer;
+    int stopping;
+};
+
+static struct daemon_state *the_daemon;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ferry [-c FILE] [-t] [-V] [-h]\n"
+            "  -c, --config FILE  configuration file (default /etc/ferry/ferry.yaml)\n"
+            "  -t, --test         check the configuration and exit (0 valid, 1 invalid)\n"
+            "  -V, --version      print version and library versions\n"
+            "  -h, --help         this text\n"
+            "Signals: SIGTERM/SIGINT stop gracefully (in-flight requests finish, up to\n"
+            "shutdown_timeout); a second one stops at once.\n");
+}
+
+static void print_version(void)
+{
+    const nghttp2_info *ng = nghttp2_version(0);
+    printf("ferry %s\n", FERRY_VERSION);
+    printf("libevent %s\n", event_get_version());
+    printf("nghttp2 %s\n", ng ? ng->version_str : "?");
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("libyaml %s\n", yaml_get_version_string());
+}
+
+static void notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
+
+static void worker_exited(struct worker *w)
+{
+    /* Runs on the worker thread: hand over to the main loop (event_active is thread-safe). */
+    __atomic_add_fetch(&the_daemon->exited, 1, __ATOMIC_ACQ_REL);
+    event_active(the_daemon->exited_ev, 0, 0);
+}
+
+static void exited_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    if (__atomic_load_n(&d->exited, __ATOMIC_ACQUIRE) >= d->nworkers)
+        event_base_loopexit(d->base, NULL);
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    log_warn("shutdown_timeout reached: closing the remaining connections");
+    for (uint32_t i = 0; i < d->nworkers; i++)
+        worker_request_stop(&d->workers[i]);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    if (d->stopping) {
+        log_warn("signal %d again: stopping now", (int)sig);
+        for (uint32_t i = 0; i < d->nworkers; i++)
+            worker_request_stop(&d->workers[i]);
+        return;
+    }
+    d->stopping = 1;
+    notify("STOPPING=1");
+    uint64_t ms = d->rt.cfg->shutdown_timeout_ms;
+    log_info("signal %d: graceful stop (shutdown_timeout %llums)", (int)sig, (unsigned long long)ms);
+    for (uint32_t i = 0; i < d->nworkers; i++)
+        worker_request_drain(&d->workers[i]);
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(d->shutdown_timer, &tv);
+}
+
+static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
+{
+    char err[512];
+    rt->cfg = cfg;
+    rt->servers = calloc(cfg->nupstreams, sizeof *rt->servers);
+    rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
+    rt->listen_fds = calloc(cfg->nlisteners, sizeof *rt->listen_fds);
+    if (!rt->servers || !rt->access_logs || !rt->listen_fds)
+        return -1;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        rt->servers[i] = calloc(cfg->upstreams[i].nservers, sizeof **rt->servers);
+        if (!rt->servers[i])
+            return -1;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct cfg_listener *l = &cfg->listeners[i];
+        if (l->access_log) {
+            rt->access_logs[i] = access_log_open(l->access_log, err, sizeof err);
+            if (!rt->access_logs[i]) {
+                log_error("listener %s: %s", l->name, err);
+                return -1;
+            }
+        }
+        rt->listen_fds[i] = malloc(l->naddrs * cfg->workers * sizeof(int));
+        if (!rt->listen_fds[i])
+            return -1;
+        for (size_t a = 0; a < l->naddrs; a++)
+            for (uint32_t w = 0; w < cfg->workers; w++) {
+                int fd = listener_bind(&l->addrs[a], err, sizeof err);
+                if (fd < 0) {
+                    log_error("listener %s: %s", l->name, err);
+                    return -1;
+                }
+                rt->listen_fds[i][a * cfg->workers + w] = fd;
+            }
+    }
+    return 0;
+}
+
+static void free_runtime(struct runtime *rt)
+{
+    const struct ferry_config *cfg = rt->cfg;
+    for (size_t i = 0; rt->servers && i < cfg->nupstreams; i++)
+        free(rt->servers[i]);
+    free(rt->servers);
+    for (size_t i = 0; rt->access_logs && i < cfg->nlisteners; i++)
+        access_log_close(rt->access_logs[i]);
+    free(rt->access_logs);
+    for (size_t i = 0; rt->listen_fds && i < cfg->nlisteners; i++)
+        free(rt->listen_fds[i]);
+    free(rt->listen_fds);
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "/etc/ferry/ferry.yaml";
+    int test_only = 0;
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+        { "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 't': test_only = 1; break;
+        case 'V': print_version(); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferry: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 1;
+    }
+
+    char err[1024];
+    struct ferry_config *cfg = config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "ferry: %s\n", err);
+        if (test_only)
+            fprintf(stderr, "ferry: configuration file %s test failed\n", path);
+        return 1;
+    }
+    if (test_only) {
+        printf("ferry: configuration file %s test is successful\n", path);
+        config_unref(cfg);
+        return 0;
+    }
+    if (log_open(cfg->error_log, cfg->log_level) < 0) {
+        fprintf(stderr, "ferry: cannot open error_log %s: %s\n", cfg->error_log, strerror(errno));
+        config_unref(cfg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+
+    struct daemon_state d;
+    memset(&d, 0, sizeof d);
+    the_daemon = &d;
+    int status = 1;
+    d.base = event_base_new();
+    if (!d.base || build_runtime(&d.rt, cfg) < 0)
+        goto out;
+    if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0) {
+        log_error("cannot write pid_file %s: %s", cfg->pid_file, strerror(errno));
+        goto out;
+    }
+    d.exited_ev = event_new(d.base, -1, 0, exited_cb, &d);
+    d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
+    struct event *sigs[2] = {
+        evsignal_new(d.base, SIGTERM, signal_cb, &d),
+        evsignal_new(d.base, SIGINT, signal_cb, &d),
+    };
+    for (int i = 0; i < 2; i++)
+        if (sigs[i])
+            event_add(sigs[i], NULL);
+
+    d.workers = calloc(cfg->workers, sizeof *d.workers);
+    if (!d.workers)
+        goto out_sig;
+    for (uint32_t i = 0; i < cfg->workers; i++) {
+        if (worker_init(&d.workers[i], (int)i, &d.rt) < 0) {
+            log_error("cannot set up worker %u", i);
+            d.nworkers = i + 1;
+            goto out_workers;
+        }
+        d.workers[i].exited = worker_exited;
+        d.nworkers = i + 1;
+    }
+    for (uint32_t i = 0; i < d.nworkers; i++)
+        if (worker_start(&d.workers[i]) < 0) {
+            log_error("cannot start worker thread %u", i);
+            goto out_workers;
+        }
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        for (size_t a = 0; a < cfg->listeners[i].naddrs; a++)
+            log_info("listener %s on %s", cfg->listeners[i].name, cfg->listeners[i].addrs[a].text);
+    log_info("ferry %s started: %u workers, config %s", FERRY_VERSION, cfg->workers, path);
+    notify("READY=1");
+    event_base_dispatch(d.base);
+    status = 0;
+    log_info("ferry stopped");
+
+out_workers:
+    if (status != 0)
+        for (uint32_t i = 0; i < d.nworkers; i++)
+            if (d.workers[i].thread)
+                worker_request_stop(&d.workers[i]);
+    for (uint32_t i = 0; i < d.nworkers; i++)
+        worker_join_and_free(&d.workers[i]);
+    free(d.workers);
+out_sig:
+    for (int i = 0; i < 2; i++)
+        if (sigs[i])
+            event_free(sigs[i]);
+    if (d.exited_ev)
+        event_free(d.exited_ev);
+    if (d.shutdown_timer)
+        event_free(d.shutdown_timer);
+out:
+    if (cfg->pid_file && status == 0)
+        unlink(cfg->pid_file);
+    free_runtime(&d.rt);
+    if (d.base)
+        event_base_free(d.base);
+    config_unref(cfg);
+    return status;
+}

@@ -1,0 +1,85 @@
+/* worker — one thread, one event_base, its own listening sockets, downstream sessions and
+ * upstream pools. Nothing a worker touches on the request path is shared with another
+ * worker except read-only config and per-server atomics (struct server_state). */
+#ifndef FERRY_WORKER_H
+#define FERRY_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct access_log;
+struct h1_session;
+struct upconn;
+struct upstream_rt;
+
+/* Process-wide state of one configured server, written by any worker with atomics. */
+struct server_state {
+    uint64_t learned_idle_ms;   /* shortest idle age at which the backend closed a pooled
+                                   connection; 0 = nothing learned yet */
+    uint64_t learned_at_ms;     /* when it was last lowered or confirmed */
+};
+
+/* What main builds once per generation and hands to every worker (read-only for them). */
+struct runtime {
+    struct ferry_config *cfg;
+    struct server_state **servers;       /* [upstream][server] */
+    struct access_log **access_logs;     /* [listener], NULL = off */
+    int **listen_fds;                    /* [listener][addr * workers + worker] */
+};
+
+struct listener_rt {
+    struct worker *w;
+    const struct cfg_listener *cfg;
+    struct access_log *access_log;
+    struct evconnlistener **evl;          /* one per address */
+    size_t nevl;
+    uint32_t nconns;
+    int paused;                           /* accept disabled at max_connections */
+};
+
+struct worker_stats {
+    uint64_t ds_accepted, ds_requests;
+    uint64_t us_opened, us_reused, us_retries;
+    uint64_t us_closed_idle_timeout, us_closed_peer, us_closed_limit, us_closed_error;
+};
+
+struct worker {
+    int id;
+    struct event_base *base;
+    const struct runtime *rt;
+    pthread_t thread;
+    struct listener_rt *listeners;
+    size_t nlisteners;
+    struct upstream_rt *upstreams;        /* parallel to rt->cfg->upstreams */
+    size_t nupstreams;
+
+    TAILQ_HEAD(, h1_session) sessions;    /* every downstream session, for drain/stop */
+    uint32_t nsessions;
+    TAILQ_HEAD(, upconn) idle_lru;        /* idle upstream conns, most recent first */
+    uint32_t nidle;
+    uint32_t idle_cap;                    /* worker share of max_idle_upstream_connections */
+
+    int draining;
+    struct event *drain_ev;               /* main -> worker: stop accepting, finish, exit */
+    struct event *stop_ev;                /* main -> worker: shutdown timeout hit, exit now */
+    void (*exited)(struct worker *w);     /* called on the worker thread after its loop ends */
+    struct worker_stats stats;
+};
+
+/* Creates the worker's base, listeners (adopting rt->listen_fds) and pools. 0 or -1. */
+int worker_init(struct worker *w, int id, const struct runtime *rt);
+int worker_start(struct worker *w);       /* spawns the thread */
+void worker_request_drain(struct worker *w);   /* thread-safe */
+void worker_request_stop(struct worker *w);    /* thread-safe */
+void worker_join_and_free(struct worker *w);
+
+/* Called by sessions when they end, so a draining worker knows when it may exit. */
+void worker_session_closed(struct worker *w, struct listener_rt *l);
+
+#endif
