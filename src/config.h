@@ -127,7 +127,8 @@ struct cfg_upstream *config_find_upstream(const struct ferry_config *cfg, const 
 /* Parsers for scalar forms, exposed for unit tests. Return 0 on success, -1 if malformed. */
 int config_parse_duration(const char *s, uint64_t *ms);   /* "500ms" "75s" "5m" "1h" "0" "2d" */
 int config_parse_size(const char *s, uint64_t *bytes);    /* "512" "8k" "1m" "1g" */
-/* "host:port", "[v6]:port"; numeric hosts only (listen addresses). */
+/* "host:port", "[v6]:port", "*:port" (= 0.0.0.0); numeric hosts only, port 1..65535
+ * (listen addresses). */
 int config_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif

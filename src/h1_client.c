@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "h1_parse.h"
@@ -327,6 +328,20 @@ static int parse_head(struct upconn *c, struct evbuffer *in)
                  pool_server(c->pool)->address, why ? why : "malformed");
         fail(c, UPERR_BAD_RESPONSE);
         return -1;
+    }
+    if (resp.msg.body_kind == H1_BODY_CHUNKED) {
+        /* "gzip, chunked": we de-chunk, and would have to re-announce the other coding;
+         * no backend we front does this, so refuse rather than pass mislabelled bytes. */
+        for (size_t i = 0; i < resp.msg.num_headers; i++) {
+            const struct h1_header *f = &resp.msg.headers[i];
+            if (h1_name_eq(f->name, f->name_len, "transfer-encoding") &&
+                !(f->value_len == 7 && strncasecmp(f->value, "chunked", 7) == 0)) {
+                log_warn("upstream %s server %s: unsupported transfer coding in response",
+                         pool_upstream(c->pool)->name, pool_server(c->pool)->address);
+                fail(c, UPERR_BAD_RESPONSE);
+                return -1;
+            }
+        }
     }
     if (resp.status < 200) {
         evbuffer_drain(in, (size_t)r);

@@ -302,8 +302,6 @@ void pool_connected(struct upconn *c, enum upstream_error err)
 {
     struct exchange *ex = c->ex;
     if (err != UPERR_NONE) {
-        log_warn("upstream %s server %s: connect failed: %s", c->pool->up->name,
-                 c->pool->srv->address, upstream_error_str(err));
         c->ex = NULL;
         pool_close(c, CLOSE_ERROR);
         if (ex)
