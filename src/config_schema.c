@@ -285,7 +285,8 @@ static const char *const balance_names[] = { "round_robin", "least_request", "ra
 static const struct field upstream_fields[] = {
     { .key = "protocol", .type = T_ENUM, AT(cfg_upstream, protocol), .names = protocol_names,
       .supported = 1 },
-    { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names },
+    { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names,
+      .supported = 3 },
     { .key = "hash_key", .type = T_STRING, AT(cfg_upstream, hash_key), .check = check_hash_key },
     { .key = "servers", .type = T_CUSTOM, .parse = parse_servers, .flags = F_REQUIRED,
       .expect = "a non-empty sequence of servers" },
