@@ -160,6 +160,7 @@ static void count_close(struct worker_stats *st, enum close_reason why)
     case CLOSE_LIMIT_REQUESTS:
     case CLOSE_LIMIT_TIME:
     case CLOSE_POOL_FULL: st->us_closed_limit++; break;
+    case CLOSE_SHUTDOWN: st->us_closed_shutdown++; break;
     default: st->us_closed_error++; break;
     }
 }

@@ -71,6 +71,15 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     event_base_dispatch(w->base);
+    const struct worker_stats *st = &w->stats;
+    log_info("worker %d: %llu client connections, %llu requests; upstream connections opened %llu, "
+             "reused %llu times, retries %llu; closed: idle_timeout %llu, by peer %llu, by limits %llu, "
+             "on errors %llu, at shutdown %llu",
+             w->id, (unsigned long long)st->ds_accepted, (unsigned long long)st->ds_requests,
+             (unsigned long long)st->us_opened, (unsigned long long)st->us_reused,
+             (unsigned long long)st->us_retries, (unsigned long long)st->us_closed_idle_timeout,
+             (unsigned long long)st->us_closed_peer, (unsigned long long)st->us_closed_limit,
+             (unsigned long long)st->us_closed_error, (unsigned long long)st->us_closed_shutdown);
     if (w->exited)
         w->exited(w);
     return NULL;

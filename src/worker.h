@@ -46,7 +46,8 @@ struct listener_rt {
 struct worker_stats {
     uint64_t ds_accepted, ds_requests;
     uint64_t us_opened, us_reused, us_retries;
-    uint64_t us_closed_idle_timeout, us_closed_peer, us_closed_limit, us_closed_error;
+    uint64_t us_closed_idle_timeout, us_closed_peer, us_closed_limit, us_closed_error,
+        us_closed_shutdown;
 };
 
 struct worker {
