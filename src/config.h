@@ -92,6 +92,8 @@ struct cfg_upstream {
     uint64_t send_timeout_ms;           /* default 60s */
     uint64_t read_timeout_ms;           /* default 60s; 0 = none */
     uint32_t retries;                   /* default 1 */
+    uint32_t buffer_size;               /* body bytes held per direction before the
+                                           reading side pauses, default 256k */
 };
 
 struct ferry_config {

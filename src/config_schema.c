@@ -302,6 +302,8 @@ static const struct field upstream_fields[] = {
     DUR("send_timeout", cfg_upstream, send_timeout_ms, 60 * MS_S, 1),
     DUR("read_timeout", cfg_upstream, read_timeout_ms, 60 * MS_S, 0),
     UINT("retries", cfg_upstream, retries, 1, 0, 10),
+    { .key = "buffer_size", .type = T_SIZE, AT(cfg_upstream, buffer_size),
+      .def = 256 * KIB, .min = 4 * KIB, .max = 64 * MIB },
     RESERVED("tls"),
     RESERVED("health_check"),
     RESERVED("outlier_detection"),

@@ -17,9 +17,10 @@
 #include "upstream.h"
 #include "worker.h"
 
-/* Above HIGH bytes queued on the other side, the reading side pauses. Resumption comes from
- * the writing side's low-watermark callback. */
-#define HIGH_MARK (256 * 1024)
+/* Above high_mark() bytes queued on the other side, the reading side pauses. Resumption
+ * comes from the writing side's low-watermark callback. Before a route is chosen the
+ * default applies. */
+#define DEFAULT_HIGH_MARK (256 * 1024)
 /* Request bodies up to this size are kept so that a safe retry can send them again. */
 #define REPLAY_MAX (64 * 1024)
 
@@ -205,6 +206,11 @@ static void respond_error(struct exchange *ex, int status, const char *detail)
 
 static void acquire(struct exchange *ex, int fresh);
 
+static size_t high_mark(const struct exchange *ex)
+{
+    return ex->up ? ex->up->cfg->buffer_size : DEFAULT_HIGH_MARK;
+}
+
 struct exchange *exchange_start(const struct exchange_init *in)
 {
     struct exchange *ex = calloc(1, sizeof *ex);
@@ -284,7 +290,7 @@ static void send_body(struct exchange *ex, struct evbuffer *data)
         }
     }
     h1c_send_body(ex->conn, data);
-    if (!ex->req_paused && h1c_output_pending(ex->conn) > HIGH_MARK) {
+    if (!ex->req_paused && h1c_output_pending(ex->conn) > high_mark(ex)) {
         ex->req_paused = 1;
         ex->ops->pause_request(ex->s, 1);
     }
@@ -315,7 +321,7 @@ void exchange_attach(struct exchange *ex, struct upconn *c)
         send_body(ex, ex->pending);
     if (ex->req_done)
         h1c_send_end(c, ex->req_trailers.nfields ? &ex->req_trailers : NULL);
-    if (ex->req_paused && h1c_output_pending(c) <= HIGH_MARK) {
+    if (ex->req_paused && h1c_output_pending(c) <= high_mark(ex)) {
         ex->req_paused = 0;
         ex->ops->pause_request(ex->s, 0);
     }
@@ -332,7 +338,7 @@ void exchange_request_body(struct exchange *ex, struct evbuffer *data)
         return;
     }
     evbuffer_add_buffer(ex->pending, data);
-    if (!ex->req_paused && evbuffer_get_length(ex->pending) > HIGH_MARK) {
+    if (!ex->req_paused && evbuffer_get_length(ex->pending) > high_mark(ex)) {
         ex->req_paused = 1;
         ex->ops->pause_request(ex->s, 1);
     }
@@ -380,7 +386,7 @@ void exchange_upstream_body(struct exchange *ex, struct evbuffer *data)
 {
     ex->resp_bytes += evbuffer_get_length(data);
     ex->ops->response_body(ex->s, data);
-    if (!ex->resp_paused && ex->conn && ex->ops->response_pending(ex->s) > HIGH_MARK) {
+    if (!ex->resp_paused && ex->conn && ex->ops->response_pending(ex->s) > high_mark(ex)) {
         ex->resp_paused = 1;
         h1c_pause_response(ex->conn, 1);
     }

@@ -250,9 +250,9 @@ void h1c_pause_response(struct upconn *c, int pause)
         bufferevent_disable(c->bev, EV_READ);
     else {
         bufferevent_enable(c->bev, EV_READ);
-        /* Bytes may already wait in the input buffer: no new read event will announce them. */
-        if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-            read_cb(c->bev, c);
+        /* Bytes may already wait in the input buffer, or the response may be complete: no
+         * new read event would announce either. */
+        read_cb(c->bev, c);
     }
 }
 
@@ -464,22 +464,22 @@ static void read_cb(struct bufferevent *bev, void *arg)
         pool_idle_lost(c, 0);   /* bytes nobody asked for: the framing can't be trusted */
         return;
     }
-    while (c->state == UC_ACTIVE && c->ex && !h->resp_paused) {
+    while (c->state == UC_ACTIVE && c->ex) {
         size_t len = evbuffer_get_length(in);
+        /* Finishing needs no reading: do it even while paused, or a response whose last
+         * bytes filled the client's buffer would wait for a timeout. */
+        if (h->rs == RS_DONE) {
+            finish_response(c);
+            return;
+        }
+        if (h->resp_paused || !len)
+            return;
         if (h->rs == RS_HEAD) {
-            if (!len)
-                return;
             int r = parse_head(c, in);
             if (r <= 0)
                 return;
             continue;
         }
-        if (h->rs == RS_DONE) {
-            finish_response(c);
-            return;
-        }
-        if (!len)
-            return;
         if (h->rs == RS_LENGTH) {
             size_t n = len < h->remaining ? len : (size_t)h->remaining;
             evbuffer_remove_buffer(in, h->tmp, n);
