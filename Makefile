@@ -24,7 +24,7 @@ LIB_OBJS = $(LIB_SRCS:.c=.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
 
-.PHONY: all check unit-check integration-check install uninstall clean distclean bench demo
+.PHONY: all check check-sanitizers unit-check integration-check install uninstall clean distclean bench demo
 all: src/ferry
 
 config.mk: configure.ac config.mk.in
@@ -51,6 +51,15 @@ unit-check: $(UNIT_BINS)
 
 integration-check: src/ferry
 	tests/integration/run.sh
+
+# The same tests against an ASan+UBSan build, configured in a copy of the tracked files so
+# this tree's build is left alone. Any sanitizer report in ferry's log fails the test.
+SAN_DIR = .work/sanitizers
+check-sanitizers: src/ferry
+	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)
+	git ls-files -z | xargs -0 cp --parents -t $(SAN_DIR)
+	cd $(SAN_DIR) && autoreconf -fi >/dev/null 2>&1 && ./configure -q --enable-sanitizers && $(MAKE) -s src/ferry unit-check
+	FERRY=$(CURDIR)/$(SAN_DIR)/src/ferry tests/integration/run.sh
 
 bench: src/ferry
 	@echo "benchmarks arrive with issue 7"
