@@ -343,6 +343,10 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
         snprintf(label, sizeof label, "upstream '%.128s'", name);
         if (config_walk(c, m, &upstream_schema, label, u) < 0)
             return -1;
+        if (u->min_idle)
+            return config_fail(c, config_map_get(c, m, "min_idle"),
+                               "min_idle (pre-warmed connections) is not supported by this "
+                               "version of ferry yet; expected 0");
         if (u->max_connections && u->min_idle > u->max_connections)
             return config_fail(c, config_map_get(c, m, "min_idle"),
                                "min_idle %u is larger than max_connections %u; expected 0..%u",
