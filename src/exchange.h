@@ -37,8 +37,6 @@ struct downstream_ops {
     size_t (*response_pending)(void *s);
     /* The exchange has finished; the session may free it now or later. */
     void (*done)(void *s, struct exchange *ex);
-    /* Send "100 Continue" now if the client asked for it and it hasn't been sent. */
-    void (*continue_request)(void *s);
 };
 
 enum upstream_error {

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "h1_parse.h"
+#include "h1_write.h"
 #include "log.h"
 #include "worker.h"
 
@@ -101,31 +102,13 @@ void h1c_free(struct upconn *c)
     c->proto = NULL;
 }
 
-/* True when the field must not be forwarded: hop-by-hop, named by Connection, or one we
- * write ourselves. */
-static int skip_request_field(const struct http_head *req, const struct http_field *f,
-                              const struct http_field *conn_hdr)
+/* True when the request field must not be forwarded: hop-by-hop, or one we write ourselves. */
+static int skip_request_field(const struct http_head *req, const struct http_field *f)
 {
-    if (h1_is_hop_by_hop(f->name, f->name_len) || h1_name_eq(f->name, f->name_len, "host") ||
-        h1_name_eq(f->name, f->name_len, "content-length") ||
-        h1_name_eq(f->name, f->name_len, "expect") ||
-        h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
-        h1_name_eq(f->name, f->name_len, "x-forwarded-proto"))
-        return 1;
-    for (uint32_t i = 0; conn_hdr && i < req->nfields; i++) {
-        const struct http_field *c = &req->fields[i];
-        if (!h1_name_eq(c->name, c->name_len, "connection"))
-            continue;
-        char name[128];
-        if (f->name_len >= sizeof name)
-            continue;
-        for (uint32_t k = 0; k < f->name_len; k++)
-            name[k] = (char)((f->name[k] >= 'A' && f->name[k] <= 'Z') ? f->name[k] + 32 : f->name[k]);
-        name[f->name_len] = '\0';
-        if (h1_list_has_token(c->value, c->value_len, name))
-            return 1;
-    }
-    return 0;
+    return h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
+           h1_name_eq(f->name, f->name_len, "content-length") ||
+           h1_name_eq(f->name, f->name_len, "expect") ||
+           h1_name_eq(f->name, f->name_len, "x-forwarded-proto");
 }
 
 static void write_request_head(struct upconn *c, struct exchange *ex)
@@ -135,7 +118,6 @@ static void write_request_head(struct upconn *c, struct exchange *ex)
     const struct http_head *req = exchange_request_head(ex);
     int64_t clen = -1;
     int has_body = exchange_request_has_body(ex, &clen);
-    const struct http_field *conn_hdr = http_head_get(req, "connection");
 
     evbuffer_add(out, req->method, req->method_len);
     evbuffer_add(out, " ", 1);
@@ -157,12 +139,9 @@ static void write_request_head(struct upconn *c, struct exchange *ex)
             xff = 1;
             continue;
         }
-        if (skip_request_field(req, f, conn_hdr))
+        if (skip_request_field(req, f))
             continue;
-        evbuffer_add(out, f->name, f->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, f->value, f->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        h1_write_field(out, f);
     }
     evbuffer_add_printf(out, "%s%s\r\nX-Forwarded-Proto: %s\r\n", xff ? ", " : "X-Forwarded-For: ",
                         exchange_client_ip(ex), req->scheme ? req->scheme : "http");
@@ -221,17 +200,8 @@ void h1c_send_end(struct upconn *c, const struct http_head *trailers)
 {
     struct h1c *h = c->proto;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (h->req_chunked) {
-        evbuffer_add(out, "0\r\n", 3);
-        for (uint32_t i = 0; trailers && i < trailers->nfields; i++) {
-            const struct http_field *f = &trailers->fields[i];
-            evbuffer_add(out, f->name, f->name_len);
-            evbuffer_add(out, ": ", 2);
-            evbuffer_add(out, f->value, f->value_len);
-            evbuffer_add(out, "\r\n", 2);
-        }
-        evbuffer_add(out, "\r\n", 2);
-    }
+    if (h->req_chunked)
+        h1_write_last_chunk(out, trailers);
     h->req_end_queued = 1;
 }
 

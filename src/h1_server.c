@@ -12,6 +12,7 @@
 
 #include "exchange.h"
 #include "h1_parse.h"
+#include "h1_write.h"
 #include "log.h"
 #include "worker.h"
 
@@ -566,22 +567,7 @@ void h1s_close_now(struct h1_session *s)
 
 static int skip_response_field(const struct http_head *h, const struct http_field *f)
 {
-    if (h1_is_hop_by_hop(f->name, f->name_len) || h1_name_eq(f->name, f->name_len, "content-length"))
-        return 1;
-    for (uint32_t i = 0; i < h->nfields; i++) {
-        const struct http_field *c = &h->fields[i];
-        if (!h1_name_eq(c->name, c->name_len, "connection"))
-            continue;
-        char name[128];
-        if (f->name_len >= sizeof name)
-            return 0;
-        for (uint32_t k = 0; k < f->name_len; k++)
-            name[k] = (char)((f->name[k] >= 'A' && f->name[k] <= 'Z') ? f->name[k] + 32 : f->name[k]);
-        name[f->name_len] = '\0';
-        if (h1_list_has_token(c->value, c->value_len, name))
-            return 1;
-    }
-    return 0;
+    return h1_field_is_hop(h, f) || h1_name_eq(f->name, f->name_len, "content-length");
 }
 
 static void op_response_head(void *arg, const struct http_head *h, int has_body, int64_t clen)
@@ -602,12 +588,8 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     evbuffer_add(out, "\r\n", 2);
     for (uint32_t i = 0; i < h->nfields; i++) {
         const struct http_field *f = &h->fields[i];
-        if (skip_response_field(h, f))
-            continue;
-        evbuffer_add(out, f->name, f->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, f->value, f->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        if (!skip_response_field(h, f))
+            h1_write_field(out, f);
     }
     if (!has_body) {
         /* HEAD and 304 keep the length of the body they describe. */
@@ -657,16 +639,7 @@ static void op_response_end(void *arg, const struct http_head *trailers)
     struct h1_session *s = arg;
     if (s->state == HS_DEAD || !s->resp_chunked)
         return;
-    struct evbuffer *out = bufferevent_get_output(s->bev);
-    evbuffer_add(out, "0\r\n", 3);
-    for (uint32_t i = 0; trailers && i < trailers->nfields; i++) {
-        const struct http_field *f = &trailers->fields[i];
-        evbuffer_add(out, f->name, f->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, f->value, f->value_len);
-        evbuffer_add(out, "\r\n", 2);
-    }
-    evbuffer_add(out, "\r\n", 2);
+    h1_write_last_chunk(bufferevent_get_output(s->bev), trailers);
 }
 
 static void op_response_abort(void *arg)
@@ -716,8 +689,6 @@ static void op_done(void *arg, struct exchange *ex)
     event_active(s->process_ev, 0, 0);
 }
 
-static void op_continue(void *arg) { (void)arg; }
-
 static const struct downstream_ops h1s_ops = {
     .response_head = op_response_head,
     .response_body = op_response_body,
@@ -726,5 +697,4 @@ static const struct downstream_ops h1s_ops = {
     .pause_request = op_pause_request,
     .response_pending = op_response_pending,
     .done = op_done,
-    .continue_request = op_continue,
 };
