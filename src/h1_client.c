@@ -221,8 +221,9 @@ void h1c_pause_response(struct upconn *c, int pause)
     else {
         bufferevent_enable(c->bev, EV_READ);
         /* Bytes may already wait in the input buffer, or the response may be complete: no
-         * new read event would announce either. */
-        read_cb(c->bev, c);
+         * new read event would announce either. Deferred, because we are inside the client
+         * side's callback and must not re-enter the exchange from here. */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     }
 }
 

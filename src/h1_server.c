@@ -667,8 +667,10 @@ static void op_pause_request(void *arg, int pause)
         return;
     }
     bufferevent_enable(s->bev, EV_READ);
+    /* Body bytes may already wait in the input buffer. Deferred: the exchange is on the
+     * stack, and reading may end it. */
     if (s->state == HS_BODY)
-        read_body(s);
+        bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static size_t op_response_pending(void *arg)
