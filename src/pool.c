@@ -15,6 +15,7 @@ struct pool {
     const struct cfg_server *srv;
     struct server_state *state;
     struct upconn_list idle;          /* most recently used first */
+    struct upconn_list all;           /* every connection not yet closed */
     uint32_t nidle;
     uint32_t nbusy;                   /* ACTIVE + CONNECTING */
     TAILQ_HEAD(, pool_waiter) waiters;
@@ -60,13 +61,16 @@ struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const str
     p->srv = srv;
     p->state = state;
     TAILQ_INIT(&p->idle);
+    TAILQ_INIT(&p->all);
     TAILQ_INIT(&p->waiters);
     return p;
 }
 
 void pool_free(struct pool *p)
 {
-    pool_close_idle(p);
+    /* Dials whose exchange went away are in no other list. */
+    while (!TAILQ_EMPTY(&p->all))
+        pool_close(TAILQ_FIRST(&p->all), CLOSE_SHUTDOWN);
     free(p);
 }
 
@@ -187,6 +191,7 @@ static int dial(struct pool *p, struct pool_waiter *wt)
     }
     p->nbusy++;
     p->w->stats.us_opened++;
+    TAILQ_INSERT_TAIL(&p->all, c, all_link);
     wt->dialing = c;
     log_debug("upstream %s server %s: dialling a new connection", p->up->name, p->srv->address);
     return 0;
@@ -379,6 +384,7 @@ void pool_close(struct upconn *c, enum close_reason why)
     else
         p->nbusy--;
     c->state = UC_CLOSED;
+    TAILQ_REMOVE(&p->all, c, all_link);
     count_close(&p->w->stats, why);
     log_debug("upstream %s server %s: connection closed (%s) after %u requests",
               p->up->name, p->srv->address, close_reason_str(why), c->requests);

@@ -54,6 +54,7 @@ struct upconn {
     struct event *free_ev;
     TAILQ_ENTRY(upconn) pool_link;   /* pool idle list */
     TAILQ_ENTRY(upconn) lru_link;    /* worker idle LRU */
+    TAILQ_ENTRY(upconn) all_link;    /* every open connection of the pool */
     void *proto;                  /* protocol session state (h1_client) */
 };
 
@@ -71,7 +72,8 @@ struct pool_waiter {
 
 struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const struct cfg_server *srv,
                       struct server_state *state);
-void pool_free(struct pool *p);      /* closes every connection; waiters must be gone */
+void pool_free(struct pool *p);      /* closes every connection, whatever its state;
+                                        waiters must be gone */
 
 /* Gets a connection for <wt>->ex. Returns an idle connection at once (state ACTIVE, not yet
  * attached), or NULL. NULL with *err == UPERR_NONE: a connection is being dialled or the
