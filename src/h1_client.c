@@ -108,6 +108,7 @@ static int skip_request_field(const struct http_head *req, const struct http_fie
     return h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
            h1_name_eq(f->name, f->name_len, "content-length") ||
            h1_name_eq(f->name, f->name_len, "expect") ||
+           h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
            h1_name_eq(f->name, f->name_len, "x-forwarded-proto");
 }
 
@@ -129,22 +130,22 @@ static void write_request_head(struct upconn *c, struct exchange *ex)
         evbuffer_add_printf(out, "%s", pool_server(c->pool)->address);
     evbuffer_add(out, "\r\n", 2);
 
-    /* X-Forwarded-For: the client's list plus the client; several fields are joined. */
-    int xff = 0;
+    for (uint32_t i = 0; i < req->nfields; i++) {
+        const struct http_field *f = &req->fields[i];
+        if (!skip_request_field(req, f))
+            h1_write_field(out, f);
+    }
+    /* X-Forwarded-For: the client's list (several fields joined) plus the client. */
+    evbuffer_add(out, "X-Forwarded-For: ", 17);
     for (uint32_t i = 0; i < req->nfields; i++) {
         const struct http_field *f = &req->fields[i];
         if (h1_name_eq(f->name, f->name_len, "x-forwarded-for")) {
-            evbuffer_add(out, xff ? ", " : "X-Forwarded-For: ", xff ? 2 : 17);
             evbuffer_add(out, f->value, f->value_len);
-            xff = 1;
-            continue;
+            evbuffer_add(out, ", ", 2);
         }
-        if (skip_request_field(req, f))
-            continue;
-        h1_write_field(out, f);
     }
-    evbuffer_add_printf(out, "%s%s\r\nX-Forwarded-Proto: %s\r\n", xff ? ", " : "X-Forwarded-For: ",
-                        exchange_client_ip(ex), req->scheme ? req->scheme : "http");
+    evbuffer_add_printf(out, "%s\r\nX-Forwarded-Proto: %s\r\n", exchange_client_ip(ex),
+                        req->scheme ? req->scheme : "http");
     h->req_chunked = 0;
     if (has_body && clen >= 0)
         evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);

@@ -48,6 +48,12 @@ hdrs=$("${CURL[@]}" -H 'X-Forwarded-For: 10.1.2.3' "$URL/headers")
 xff=$(json_get "$hdrs" '",".join(j["headers"]["X-Forwarded-For"])')
 assert_match "$xff" '(^|[ ,])127\.0\.0\.1$' "client X-Forwarded-For extended with 127.0.0.1 (got '$xff')"
 
+# Two X-Forwarded-For fields amid others: one joined line, and the fields after it intact.
+req='GET /headers HTTP/1.1\r\nHost: xff.test\r\nX-Forwarded-For: 10.0.0.1\r\nX-After-One: 1\r\nX-Forwarded-For: 10.0.0.2\r\nX-After-Two: 2\r\nConnection: close\r\n\r\n'
+body=$($RAW --body "$F" "send:$req" read | sed -n "s/^BODYTEXT b'\(.*\)\\\\n'$/\1/p")
+assert_eq "10.0.0.1, 10.0.0.2, 127.0.0.1" "$(json_get "$body" '",".join(j["headers"]["X-Forwarded-For"])')" "X-Forwarded-For fields joined, client appended"
+assert_eq "1 2" "$(json_get "$body" 'j["headers"]["X-After-One"][0] + " " + j["headers"]["X-After-Two"][0]')" "fields around X-Forwarded-For intact"
+
 req='GET /headers HTTP/1.1\r\nHost: hop.test\r\nConnection: foo, keep-alive\r\nFoo: bar\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Authorization: Basic eDp5\r\nX-Keep: yes\r\n\r\n'
 out=$($RAW --body "$F" "send:$req" read)
 body=$(sed -n "s/^BODYTEXT b'\(.*\)\\\\n'$/\1/p" <<<"$out")
