@@ -622,6 +622,19 @@ static void free_listener(struct cfg_listener *l)
         free(l->routes[i].upstream_name);
     }
     free(l->routes);
+    if (l->tls) {
+        for (size_t i = 0; i < l->tls->ncerts; i++) {
+            free(l->tls->certs[i].cert);
+            free(l->tls->certs[i].key);
+        }
+        free(l->tls->certs);
+        for (size_t i = 0; i < l->tls->nalpn; i++)
+            free(l->tls->alpn[i]);
+        free(l->tls->alpn);
+        free(l->tls->ciphers);
+        free(l->tls->ciphersuites);
+        free(l->tls);
+    }
 }
 
 void config_unref(struct ferry_config *cfg)

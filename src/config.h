@@ -31,6 +31,29 @@ struct cfg_sockaddr {
 
 struct cfg_upstream;
 
+struct cfg_tls_cert {
+    char *cert;                     /* PEM chain: leaf first */
+    char *key;                      /* PEM private key */
+};
+
+enum tls_version { TLS_V1_2 = 0, TLS_V1_3 };
+
+/* A listener's tls: mapping. */
+struct cfg_tls {
+    struct cfg_tls_cert *certs;     /* first is the default; others chosen by SNI */
+    size_t ncerts;
+    enum tls_version min_version;   /* default TLSv1.2 */
+    char **alpn;                    /* default [h2, http/1.1] */
+    size_t nalpn;
+    char *ciphers;                  /* TLS 1.2 cipher list; NULL = ferry's safe default */
+    char *ciphersuites;             /* TLS 1.3 suites; NULL = OpenSSL's default */
+    int session_tickets;            /* default 1 */
+    uint32_t session_cache_size;    /* default 20480; 0 = no server-side cache */
+    uint64_t session_timeout_ms;    /* default 1h */
+    uint64_t ticket_key_rotation_ms;/* default 12h */
+    uint64_t handshake_timeout_ms;  /* default 10s */
+};
+
 struct cfg_route {
     char *host;                     /* NULL = any host; matched case-insensitively, port ignored */
     char *path;                     /* NULL = any path; a prefix of the request path */
@@ -57,6 +80,11 @@ struct cfg_listener {
     uint32_t max_header_size;             /* whole request head, default 8k (431 beyond) */
     uint32_t max_request_line;            /* default 4k (414 beyond) */
     uint32_t max_headers;                 /* header fields per request, default 100 (431) */
+    struct cfg_tls *tls;                  /* NULL = cleartext */
+    uint32_t h2_max_concurrent_streams;   /* SETTINGS_MAX_CONCURRENT_STREAMS, default 128 */
+    uint32_t h2_initial_window_size;      /* SETTINGS_INITIAL_WINDOW_SIZE, default 64k-1 */
+    uint32_t h2_max_frame_size;           /* SETTINGS_MAX_FRAME_SIZE, default 16k */
+    uint32_t h2_max_header_list_size;     /* SETTINGS_MAX_HEADER_LIST_SIZE, default 32k */
     char *access_log;                     /* NULL = off; "stderr" or a path */
     enum access_log_format access_log_format;
     struct cfg_route *routes;
@@ -114,7 +142,8 @@ struct ferry_config {
 /* Loads and validates <path>. Returns a generation with one reference, or NULL with a
  * message "path:line:column: what was wrong; what was expected" in <err> (always
  * NUL-terminated, truncated to <errlen>). Nothing else is touched: no sockets, no files
- * other than <path>. */
+ * other than <path> and the TLS certificates and keys it names (read to check them, not
+ * kept). */
 struct ferry_config *config_load(const char *path, char *err, size_t errlen);
 
 /* Same, from a string in memory; <name> is used in messages in place of the path. */

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 /* "workers: auto": one worker per online CPU, within 1..1024. */
 uint32_t config_cpu_count(void)
 {
@@ -149,6 +151,153 @@ static int parse_routes(struct config_ctx *c, yaml_node_t *v, void *base)
     return 0;
 }
 
+/* ---- listener tls ---------------------------------------------------------------------- */
+
+static const struct field cert_fields[] = {
+    { .key = "cert", .type = T_STRING, AT(cfg_tls_cert, cert), .flags = F_REQUIRED,
+      .expect = "the path of a PEM certificate chain" },
+    { .key = "key", .type = T_STRING, AT(cfg_tls_cert, key), .flags = F_REQUIRED,
+      .expect = "the path of the certificate's PEM private key" },
+};
+static const struct schema cert_schema = SCHEMA("certificate", cert_fields);
+
+/* Every pair is loaded and checked now (then let go), so `ferry -t` reports a missing file
+ * or a key that does not fit its certificate at the cert: line. */
+static int parse_certificates(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_tls *t = base;
+    const char *expect = "a non-empty sequence of certificates (mappings with cert and key)";
+    char why[512];
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "certificates", expect) < 0)
+        return -1;
+    if (config_seq_len(v) == 0)
+        return config_fail(c, v, "'certificates' is empty; expected %s", expect);
+    if (!(t->certs = calloc(config_seq_len(v), sizeof *t->certs)))
+        return config_oom(c, v);
+    t->ncerts = config_seq_len(v);
+    for (size_t i = 0; i < t->ncerts; i++) {
+        yaml_node_t *m = config_seq_item(c, v, i);
+        if (config_walk(c, m, &cert_schema, "certificate", &t->certs[i]) < 0)
+            return -1;
+        if (tls_check_cert_key(t->certs[i].cert, t->certs[i].key, why, sizeof why) < 0)
+            return config_fail(c, config_map_get(c, m, "cert"), "%s; expected a readable PEM "
+                               "certificate chain and its matching private key", why);
+    }
+    return 0;
+}
+
+static const char *const alpn_names[] = { "h2", "http/1.1", NULL };
+
+static int set_alpn(struct config_ctx *c, yaml_node_t *n, struct cfg_tls *t, size_t i,
+                    const char *name)
+{
+    if (!(t->alpn[i] = strdup(name)))
+        return config_oom(c, n);
+    return 0;
+}
+
+static int parse_alpn(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_tls *t = base;
+    const char *expect = "a non-empty sequence of h2 | http/1.1 in the server's order of "
+                         "preference, each at most once";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "alpn", expect) < 0)
+        return -1;
+    if (config_seq_len(v) == 0)
+        return config_fail(c, v, "'alpn' is empty; expected %s", expect);
+    if (!(t->alpn = calloc(config_seq_len(v), sizeof *t->alpn)))
+        return config_oom(c, v);
+    t->nalpn = config_seq_len(v);
+    for (size_t i = 0; i < t->nalpn; i++) {
+        yaml_node_t *n = config_seq_item(c, v, i);
+        const char *s = config_scalar(c, n, "alpn", expect);
+        size_t k;
+        if (!s)
+            return -1;
+        for (k = 0; alpn_names[k] && strcmp(alpn_names[k], s); k++)
+            ;
+        if (!alpn_names[k])
+            return config_fail(c, n, "invalid alpn protocol '%s'; expected h2 or http/1.1", s);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(t->alpn[j], s))
+                return config_fail(c, n, "alpn protocol '%s' is listed twice; expected each "
+                                   "protocol at most once", s);
+        if (set_alpn(c, n, t, i, s) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ciphers (TLS 1.2, OpenSSL syntax) or ciphersuites (TLS 1.3), checked by OpenSSL itself. */
+static int parse_cipher_list(struct config_ctx *c, yaml_node_t *v, char **slot, int tls13)
+{
+    const char *key = tls13 ? "ciphersuites" : "ciphers";
+    const char *expect = tls13
+        ? "TLS 1.3 ciphersuites separated by ':', like TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+        : "an OpenSSL cipher list, like ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+    const char *s = config_scalar(c, v, key, expect);
+    char why[256];
+    if (!s)
+        return -1;
+    if (tls_check_ciphers(s, tls13, why, sizeof why) < 0)
+        return config_fail(c, v, "invalid %s '%s': %s; expected %s", key, s, why, expect);
+    free(*slot);
+    if (!(*slot = strdup(s)))
+        return config_oom(c, v);
+    return 0;
+}
+
+static int parse_ciphers(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    return parse_cipher_list(c, v, &((struct cfg_tls *)base)->ciphers, 0);
+}
+
+static int parse_ciphersuites(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    return parse_cipher_list(c, v, &((struct cfg_tls *)base)->ciphersuites, 1);
+}
+
+static const char *const tls_version_names[] = { "TLSv1.2", "TLSv1.3", NULL };
+
+static const struct field tls_fields[] = {
+    { .key = "certificates", .type = T_CUSTOM, .parse = parse_certificates, .flags = F_REQUIRED,
+      .expect = "a non-empty sequence of certificates (mappings with cert and key)" },
+    { .key = "min_version", .type = T_ENUM, AT(cfg_tls, min_version), .def = TLS_V1_2,
+      .names = tls_version_names },
+    { .key = "alpn", .type = T_CUSTOM, .parse = parse_alpn,
+      .expect = "a sequence of h2 | http/1.1" },
+    { .key = "ciphers", .type = T_CUSTOM, .parse = parse_ciphers,
+      .expect = "an OpenSSL cipher list" },
+    { .key = "ciphersuites", .type = T_CUSTOM, .parse = parse_ciphersuites,
+      .expect = "TLS 1.3 ciphersuites" },
+    { .key = "session_tickets", .type = T_BOOL, AT(cfg_tls, session_tickets), .def = 1 },
+    UINT("session_cache_size", cfg_tls, session_cache_size, 20480, 0, 10000000),
+    /* 7d: the longest ticket lifetime TLS 1.3 allows (RFC 8446, 4.6.1) */
+    { .key = "session_timeout", .type = T_DURATION, AT(cfg_tls, session_timeout_ms),
+      .def = MS_H, .min = MS_S, .max = 7 * MS_D },
+    DUR("ticket_key_rotation", cfg_tls, ticket_key_rotation_ms, 12 * MS_H, MS_M),
+    DUR("handshake_timeout", cfg_tls, handshake_timeout_ms, 10 * MS_S, 1),
+};
+static const struct schema tls_schema = SCHEMA("listener tls", tls_fields);
+
+static int parse_tls(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_listener *l = base;
+    struct cfg_tls *t;
+    if (!(t = l->tls = calloc(1, sizeof *l->tls)))
+        return config_oom(c, v);
+    if (config_walk(c, v, &tls_schema, "listener tls", t) < 0)
+        return -1;
+    if (t->nalpn == 0) {                            /* absent: h2, then http/1.1 */
+        if (!(t->alpn = calloc(2, sizeof *t->alpn)))
+            return config_oom(c, v);
+        t->nalpn = 2;
+        if (set_alpn(c, v, t, 0, "h2") < 0 || set_alpn(c, v, t, 1, "http/1.1") < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static const char *const log_format_names[] = { "combined", "json", NULL };
 
 static const struct field listener_fields[] = {
@@ -177,7 +326,15 @@ static const struct field listener_fields[] = {
       .names = log_format_names },
     { .key = "routes", .type = T_CUSTOM, .parse = parse_routes, .flags = F_REQUIRED,
       .expect = "a non-empty sequence of routes" },
-    RESERVED("tls"),
+    { .key = "tls", .type = T_CUSTOM, .parse = parse_tls,
+      .expect = "a mapping with certificates" },
+    UINT("h2_max_concurrent_streams", cfg_listener, h2_max_concurrent_streams, 128, 1, 10000),
+    { .key = "h2_initial_window_size", .type = T_SIZE, AT(cfg_listener, h2_initial_window_size),
+      .def = 65535, .min = 1, .max = 2147483647 },
+    { .key = "h2_max_frame_size", .type = T_SIZE, AT(cfg_listener, h2_max_frame_size),
+      .def = 16384, .min = 16384, .max = 16777215 },
+    { .key = "h2_max_header_list_size", .type = T_SIZE, AT(cfg_listener, h2_max_header_list_size),
+      .def = 32 * KIB, .min = KIB, .max = 16 * MIB },
 };
 static const struct schema listener_schema = SCHEMA("listener", listener_fields);
 

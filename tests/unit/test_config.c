@@ -141,6 +141,11 @@ START_TEST(test_defaults)
     ck_assert_str_eq(l->routes[0].upstream_name, "app");
     ck_assert_ptr_eq(l->routes[0].upstream, &c->upstreams[0]);
     ck_assert_int_eq(l->routes[0].has_timeout, 0);
+    ck_assert_ptr_null(l->tls);
+    ck_assert_uint_eq(l->h2_max_concurrent_streams, 128);
+    ck_assert_uint_eq(l->h2_initial_window_size, 65535);
+    ck_assert_uint_eq(l->h2_max_frame_size, 16384);
+    ck_assert_uint_eq(l->h2_max_header_list_size, 32768);
 
     ck_assert_uint_eq(c->nupstreams, 1);
     struct cfg_upstream *u = &c->upstreams[0];
@@ -315,6 +320,89 @@ START_TEST(test_every_key)
 }
 END_TEST
 
+/* The test certificates are committed under tests/certs (see make.sh there); the unit tests
+ * run from the top of the tree, like `make unit-check`. */
+#define CERTS "tests/certs/"
+#define TLS_LISTENER(tls) \
+    "listeners:\n" \
+    "  - name: web\n" \
+    "    listen: 127.0.0.1:8443\n" \
+    "    routes: [{upstream: app}]\n" \
+    "    tls:\n" tls \
+    UPSTREAMS
+#define ONE_CERT \
+    "      certificates:\n" \
+    "        - cert: " CERTS "localhost.crt\n" \
+    "          key: " CERTS "localhost.key\n"
+
+START_TEST(test_tls_defaults)
+{
+    struct ferry_config *c = load(TLS_LISTENER(ONE_CERT));
+    ck_assert_msg(c != NULL, "%s", err);
+    struct cfg_tls *t = c->listeners[0].tls;
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->ncerts, 1);
+    ck_assert_str_eq(t->certs[0].cert, CERTS "localhost.crt");
+    ck_assert_str_eq(t->certs[0].key, CERTS "localhost.key");
+    ck_assert_int_eq(t->min_version, TLS_V1_2);
+    ck_assert_uint_eq(t->nalpn, 2);
+    ck_assert_str_eq(t->alpn[0], "h2");
+    ck_assert_str_eq(t->alpn[1], "http/1.1");
+    ck_assert_ptr_null(t->ciphers);
+    ck_assert_ptr_null(t->ciphersuites);
+    ck_assert_int_eq(t->session_tickets, 1);
+    ck_assert_uint_eq(t->session_cache_size, 20480);
+    ck_assert_uint_eq(t->session_timeout_ms, 3600000);
+    ck_assert_uint_eq(t->ticket_key_rotation_ms, 12 * 3600000);
+    ck_assert_uint_eq(t->handshake_timeout_ms, 10000);
+    config_unref(c);
+}
+END_TEST
+
+START_TEST(test_tls_every_key)
+{
+    struct ferry_config *c = load(TLS_LISTENER(
+        "      certificates:\n"
+        "        - cert: " CERTS "localhost.crt\n"
+        "          key: " CERTS "localhost.key\n"
+        "        - {cert: " CERTS "alt.crt, key: " CERTS "alt.key}\n"
+        "      min_version: TLSv1.3\n"
+        "      alpn: [http/1.1]\n"
+        "      ciphers: ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL\n"
+        "      ciphersuites: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n"
+        "      session_tickets: false\n"
+        "      session_cache_size: 0\n"
+        "      session_timeout: 5m\n"
+        "      ticket_key_rotation: 1m\n"
+        "      handshake_timeout: 3s\n"
+        "    h2_max_concurrent_streams: 10000\n"
+        "    h2_initial_window_size: 1m\n"
+        "    h2_max_frame_size: 16777215\n"
+        "    h2_max_header_list_size: 16m\n"));
+    ck_assert_msg(c != NULL, "%s", err);
+    struct cfg_listener *l = &c->listeners[0];
+    struct cfg_tls *t = l->tls;
+    ck_assert_uint_eq(t->ncerts, 2);
+    ck_assert_str_eq(t->certs[1].cert, CERTS "alt.crt");
+    ck_assert_str_eq(t->certs[1].key, CERTS "alt.key");
+    ck_assert_int_eq(t->min_version, TLS_V1_3);
+    ck_assert_uint_eq(t->nalpn, 1);
+    ck_assert_str_eq(t->alpn[0], "http/1.1");
+    ck_assert_str_eq(t->ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL");
+    ck_assert_str_eq(t->ciphersuites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    ck_assert_int_eq(t->session_tickets, 0);
+    ck_assert_uint_eq(t->session_cache_size, 0);
+    ck_assert_uint_eq(t->session_timeout_ms, 300000);
+    ck_assert_uint_eq(t->ticket_key_rotation_ms, 60000);
+    ck_assert_uint_eq(t->handshake_timeout_ms, 3000);
+    ck_assert_uint_eq(l->h2_max_concurrent_streams, 10000);
+    ck_assert_uint_eq(l->h2_initial_window_size, 1048576);
+    ck_assert_uint_eq(l->h2_max_frame_size, 16777215);
+    ck_assert_uint_eq(l->h2_max_header_list_size, 16777216);
+    config_unref(c);
+}
+END_TEST
+
 START_TEST(test_workers_auto_and_small_head)
 {
     struct ferry_config *c = load("workers: auto\n" MINIMAL);
@@ -406,6 +494,10 @@ END_TEST
 
 /* ---- errors: one per kind, exact position and message ------------------------------------- */
 
+#define MINIMAL_H2(line) \
+    "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    " line "\n" \
+    "    routes: [{upstream: app}]\n" UPSTREAMS
+
 static const struct bad {
     const char *name;
     const char *yaml;
@@ -426,8 +518,58 @@ static const struct bad {
     { "unknown_server", LISTENERS UPSTREAMS "        wieght: 2\n", "10:9:", "unknown key 'wieght' in server; expected 'weight'" },
     { "reserved_admin", "admin:\n  listen: 127.0.0.1:9901\n" MINIMAL, "1:1:",
       "key 'admin' is not supported by this version of ferry yet" },
-    { "reserved_tls", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    tls: {}\n"
-      "    routes: [{upstream: app}]\n" UPSTREAMS, "4:5:", "key 'tls' is not supported by this version of ferry yet" },
+    { "tls_empty_map", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    tls: {}\n"
+      "    routes: [{upstream: app}]\n" UPSTREAMS, "4:10:",
+      "listener tls is missing required key 'certificates'; expected a non-empty sequence" },
+    { "tls_scalar", TLS_LISTENER("      on\n"), "6:7:", "listener tls is a scalar; expected a mapping" },
+    { "tls_certificates_empty", TLS_LISTENER("      certificates: []\n"), "6:21:",
+      "'certificates' is empty; expected a non-empty sequence of certificates" },
+    { "tls_certificate_no_key", TLS_LISTENER("      certificates:\n        - cert: " CERTS "localhost.crt\n"),
+      "7:11:", "certificate is missing required key 'key'; expected the path of the certificate's PEM private key" },
+    { "tls_missing_cert", TLS_LISTENER("      certificates:\n        - cert: " CERTS "nope.crt\n"
+      "          key: " CERTS "localhost.key\n"), "7:17:",
+      "cannot load certificate " CERTS "nope.crt: No such file or directory; expected a readable PEM "
+      "certificate chain and its matching private key" },
+    { "tls_missing_key", TLS_LISTENER("      certificates:\n        - cert: " CERTS "localhost.crt\n"
+      "          key: " CERTS "nope.key\n"), "7:17:",
+      "cannot load private key " CERTS "nope.key: No such file or directory; expected a readable" },
+    { "tls_not_pem", TLS_LISTENER("      certificates:\n        - cert: " CERTS "make.sh\n"
+      "          key: " CERTS "localhost.key\n"), "7:17:",
+      "cannot load certificate " CERTS "make.sh: no PEM data found; expected" },
+    { "tls_key_mismatch", TLS_LISTENER(ONE_CERT "        - cert: " CERTS "alt.crt\n"
+      "          key: " CERTS "mismatch.key\n"), "9:17:",
+      "private key " CERTS "mismatch.key does not match certificate " CERTS "alt.crt; expected a "
+      "readable PEM certificate chain and its matching private key" },
+    { "tls_min_version", TLS_LISTENER(ONE_CERT "      min_version: TLSv1.1\n"), "9:20:",
+      "invalid min_version 'TLSv1.1'; expected one of TLSv1.2 | TLSv1.3" },
+    { "tls_alpn_bad", TLS_LISTENER(ONE_CERT "      alpn: [h2, spdy/3]\n"), "9:18:",
+      "invalid alpn protocol 'spdy/3'; expected h2 or http/1.1" },
+    { "tls_alpn_twice", TLS_LISTENER(ONE_CERT "      alpn: [h2, http/1.1, h2]\n"), "9:28:",
+      "alpn protocol 'h2' is listed twice; expected each protocol at most once" },
+    { "tls_alpn_empty", TLS_LISTENER(ONE_CERT "      alpn: []\n"), "9:13:", "'alpn' is empty; expected" },
+    { "tls_alpn_scalar", TLS_LISTENER(ONE_CERT "      alpn: h2\n"), "9:13:",
+      "'alpn' is a scalar; expected a non-empty sequence of h2 | http/1.1" },
+    { "tls_ciphers", TLS_LISTENER(ONE_CERT "      ciphers: NOT-A-CIPHER\n"), "9:16:",
+      "invalid ciphers 'NOT-A-CIPHER': no cipher match; expected an OpenSSL cipher list" },
+    { "tls_ciphersuites", TLS_LISTENER(ONE_CERT "      ciphersuites: TLS_AES_128_GCM_SHA256:TLS_NOPE\n"),
+      "9:21:", "invalid ciphersuites 'TLS_AES_128_GCM_SHA256:TLS_NOPE': unknown TLS 1.3 ciphersuite "
+      "'TLS_NOPE'; expected TLS 1.3 ciphersuites" },
+    { "tls_rotation", TLS_LISTENER(ONE_CERT "      ticket_key_rotation: 59s\n"), "9:28:",
+      "ticket_key_rotation 59s is out of range; expected 1m..30d" },
+    { "tls_session_timeout", TLS_LISTENER(ONE_CERT "      session_timeout: 8d\n"), "9:24:",
+      "session_timeout 8d is out of range; expected 1s..7d" },
+    { "tls_cache_size", TLS_LISTENER(ONE_CERT "      session_cache_size: 10000001\n"), "9:27:",
+      "session_cache_size 10000001 is out of range; expected 0..10000000" },
+    { "tls_unknown", TLS_LISTENER(ONE_CERT "      min_verison: TLSv1.3\n"), "9:7:",
+      "unknown key 'min_verison' in listener tls; expected 'min_version'" },
+    { "h2_streams", MINIMAL_H2("h2_max_concurrent_streams: 0"), "4:32:",
+      "h2_max_concurrent_streams 0 is out of range; expected 1..10000" },
+    { "h2_window", MINIMAL_H2("h2_initial_window_size: 2g"), "4:29:",
+      "h2_initial_window_size 2048m is out of range; expected 1..2147483647" },
+    { "h2_frame", MINIMAL_H2("h2_max_frame_size: 16383"), "4:24:",
+      "h2_max_frame_size 16383 is out of range; expected 16k..16777215" },
+    { "h2_header_list", MINIMAL_H2("h2_max_header_list_size: 17m"), "4:30:",
+      "h2_max_header_list_size 17m is out of range; expected 1k..16m" },
     { "reserved_health", MINIMAL "    health_check:\n      type: http\n", "10:5:",
       "key 'health_check' is not supported by this version of ferry yet" },
     { "reserved_h2", MINIMAL "    h2_ping_timeout: 15s\n", "10:5:", "key 'h2_ping_timeout' is not supported" },
@@ -556,6 +698,8 @@ static Suite *config_suite(void)
     tc = tcase_create("load");
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_every_key);
+    tcase_add_test(tc, test_tls_defaults);
+    tcase_add_test(tc, test_tls_every_key);
     tcase_add_test(tc, test_workers_auto_and_small_head);
     tcase_add_test(tc, test_anchors_and_order);
     tcase_add_test(tc, test_refcount);
