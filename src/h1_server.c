@@ -13,6 +13,8 @@
 #include "exchange.h"
 #include "h1_parse.h"
 #include "h1_write.h"
+#include "h2_server.h"
+#include "linger.h"
 #include "log.h"
 #include "worker.h"
 
@@ -29,7 +31,7 @@ enum h1s_state {
 };
 
 struct h1_session {
-    TAILQ_ENTRY(h1_session) link;
+    struct ds_conn base;
     struct worker *w;
     struct listener_rt *l;
     struct bufferevent *bev;
@@ -56,6 +58,7 @@ struct h1_session {
     int resp_started;
     int client_eof;
     int draining;
+    int tls;
 
     struct event *timer;         /* idle / header deadline */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
@@ -88,38 +91,37 @@ static void set_read_timeout(struct h1_session *s, uint64_t ms)
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void process_cb(evutil_socket_t fd, short what, void *arg);
 
-struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, int fd,
-                           const struct sockaddr *peer, socklen_t peerlen)
+static const struct ds_conn_ops h1_conn_ops;
+
+struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
+                           const struct sockaddr *peer, int tls, struct ds_conn *replaces)
 {
     struct h1_session *s = calloc(1, sizeof *s);
-    if (!s) {
-        close(fd);
-        return NULL;
+    if (s) {
+        s->timer = evtimer_new(w->base, timer_cb, s);
+        s->process_ev = event_new(w->base, -1, 0, process_cb, s);
+        s->tmp = evbuffer_new();
     }
-    s->w = w;
-    s->l = l;
-    memcpy(&s->peer, peer, peerlen < sizeof s->peer ? peerlen : sizeof s->peer);
-    s->created_ms = now_ms();
-    s->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    s->timer = evtimer_new(w->base, timer_cb, s);
-    s->process_ev = event_new(w->base, -1, 0, process_cb, s);
-    s->tmp = evbuffer_new();
-    if (!s->bev || !s->timer || !s->process_ev || !s->tmp) {
-        if (s->bev)
-            bufferevent_free(s->bev);
-        else
-            close(fd);
-        if (s->timer)
+    if (!s || !s->timer || !s->process_ev || !s->tmp) {
+        if (s && s->timer)
             event_free(s->timer);
-        if (s->process_ev)
+        if (s && s->process_ev)
             event_free(s->process_ev);
-        if (s->tmp)
+        if (s && s->tmp)
             evbuffer_free(s->tmp);
         free(s);
+        bufferevent_free(bev);
+        if (replaces)
+            worker_conn_closed(w, l, replaces);
         return NULL;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    s->base.ops = &h1_conn_ops;
+    s->w = w;
+    s->l = l;
+    s->bev = bev;
+    s->tls = tls;
+    memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    s->created_ms = now_ms();
     bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
     bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
@@ -128,10 +130,12 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, int fd,
     s->state = HS_IDLE;
     /* The first request gets client_header_timeout, as in nginx; later ones keepalive_timeout. */
     arm_timer(s, l->cfg->client_header_timeout_ms);
-    TAILQ_INSERT_TAIL(&w->sessions, s, link);
-    w->nsessions++;
-    l->nconns++;
-    w->stats.ds_accepted++;
+    if (replaces)
+        worker_conn_replace(w, replaces, &s->base);
+    else
+        worker_conn_add(w, l, &s->base);
+    if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+        read_cb(s->bev, s);
     return s;
 }
 
@@ -232,6 +236,53 @@ static void read_body(struct h1_session *s);
 
 static const struct downstream_ops h1s_ops;
 
+/* The connection becomes HTTP/2: the bufferevent moves to the h2 session, which takes this
+ * session's place in the worker's list; only our own memory is left to free. */
+static struct bufferevent *hand_over(struct h1_session *s)
+{
+    struct bufferevent *bev = s->bev;
+    s->bev = NULL;
+    s->state = HS_DEAD;
+    event_del(s->timer);
+    event_active(s->process_ev, 0, 0);
+    return bev;
+}
+
+/* A prior-knowledge h2c client starts with the connection preface instead of a request.
+ * Returns 1 when the connection was handed over, -1 when more bytes are needed to tell. */
+static int try_preface(struct h1_session *s, const char *buf, size_t len)
+{
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    if (memcmp(buf, H2_PREFACE, n) != 0)
+        return 0;
+    if (n < H2_PREFACE_LEN)
+        return -1;
+    h2s_new(s->w, s->l, hand_over(s), (const struct sockaddr *)&s->peer, s->tls, &s->base);
+    return 1;
+}
+
+/* RFC 7540 §3.2: "Upgrade: h2c" with exactly one HTTP2-Settings, named in Connection, on a
+ * request without a body. Anything else is served as HTTP/1.1 (the Upgrade field is
+ * hop-by-hop and dropped), which the RFC allows. */
+static const struct http_field *h2c_upgrade_settings(const struct h1_session *s, const struct h1_request *r,
+                                                     const struct http_head *h)
+{
+    if (!s->l->cfg->http2 || s->tls || s->requests || r->msg.version_minor != 1 ||
+        !r->msg.has_upgrade || !r->msg.conn_upgrade || r->msg.body_kind != H1_BODY_NONE)
+        return NULL;
+    const struct http_field *up = http_head_get(h, "upgrade");
+    const struct http_field *settings = http_head_get(h, "http2-settings");
+    if (!up || !settings || !h1_list_has_token(up->value, up->value_len, "h2c"))
+        return NULL;
+    const struct http_field *conn = http_head_get(h, "connection");
+    if (!conn || !h1_list_has_token(conn->value, conn->value_len, "http2-settings"))
+        return NULL;
+    for (uint32_t i = 0, n = 0; i < h->nfields; i++)
+        if (h1_name_eq(h->fields[i].name, h->fields[i].name_len, "http2-settings") && ++n > 1)
+            return NULL;
+    return settings;
+}
+
 static void parse_head(struct h1_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -245,6 +296,13 @@ static void parse_head(struct h1_session *s)
     const struct cfg_listener *c = s->l->cfg;
     size_t n = len < c->max_header_size + 4 ? len : c->max_header_size + 4;
     const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    if (s->requests == 0 && c->http2 && !s->tls) {
+        int p = try_preface(s, buf, n);
+        if (p > 0)
+            return;
+        if (p < 0 && !s->client_eof)
+            return;
+    }
     struct h1_request r;
     struct h1_limits lim = { c->max_header_size, c->max_request_line, c->max_headers };
     int status = 400;
@@ -264,8 +322,8 @@ static void parse_head(struct h1_session *s)
     http_head_init(&h);
     h.method = http_head_copy(&h, r.method, r.method_len);
     h.method_len = (uint32_t)r.method_len;
-    h.scheme = "http";
-    h.scheme_len = 4;
+    h.scheme = s->tls ? "https" : "http";
+    h.scheme_len = s->tls ? 5 : 4;
     h.version_minor = r.msg.version_minor;
     int st = set_target(&h, &r);
     if (st) {
@@ -287,6 +345,20 @@ static void parse_head(struct h1_session *s)
     const char *eol = memchr(buf, '\r', (size_t)hl);
     const char *rl_start = r.method;
     size_t rl_len = eol ? (size_t)(eol - rl_start) : r.method_len;
+
+    const struct http_field *settings = h2c_upgrade_settings(s, &r, &h);
+    if (settings) {
+        char line[512];
+        int ln = snprintf(line, sizeof line, "%.*s", (int)(rl_len < 500 ? rl_len : 500), rl_start);
+        evbuffer_drain(in, (size_t)hl);
+        evbuffer_add(bufferevent_get_output(s->bev),
+                     "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 71);
+        s->requests++;
+        h2s_upgrade(s->w, s->l, hand_over(s), (const struct sockaddr *)&s->peer, &s->base, &h,
+                    settings->value, settings->value_len, line, (size_t)ln);
+        http_head_free(&h);
+        return;
+    }
 
     s->requests++;
     s->w->stats.ds_requests++;
@@ -532,36 +604,37 @@ static void close_session(struct h1_session *s)
         return;
     if (s->ex)
         exchange_downstream_abort(s->ex);
+    /* We chose to close after a response: the client may still be sending (a body we did
+     * not read, pipelined requests), and an RST now could destroy that response. */
+    int linger = s->state == HS_CLOSING && !s->client_eof;
     s->state = HS_DEAD;
-    bufferevent_free(s->bev);
-    s->bev = NULL;
     event_del(s->timer);
-    TAILQ_REMOVE(&s->w->sessions, s, link);
-    s->w->nsessions--;
+    if (linger) {
+        linger_close(s->w, s->l, s->bev, s->tls, &s->base);
+    } else {
+        bufferevent_free(s->bev);
+        worker_conn_closed(s->w, s->l, &s->base);
+    }
+    s->bev = NULL;
     event_active(s->process_ev, 0, 0);
-    worker_session_closed(s->w, s->l);
 }
 
-void h1s_drain(struct h1_session *s)
+/* Graceful stop: an idle connection closes now, a busy one after its current response
+ * (which says Connection: close). */
+static void ds_drain(struct ds_conn *c)
 {
+    struct h1_session *s = (struct h1_session *)c;
     s->draining = 1;
     if (s->state == HS_IDLE)
         close_session(s);
 }
 
-void h1s_drain_all(struct worker *w)
+static void ds_close_now(struct ds_conn *c)
 {
-    struct h1_session *s, *next;
-    for (s = TAILQ_FIRST(&w->sessions); s; s = next) {
-        next = TAILQ_NEXT(s, link);
-        h1s_drain(s);
-    }
+    close_session((struct h1_session *)c);
 }
 
-void h1s_close_now(struct h1_session *s)
-{
-    close_session(s);
-}
+static const struct ds_conn_ops h1_conn_ops = { ds_drain, ds_close_now };
 
 /* ---- downstream_ops: the exchange writes the response through these ---- */
 

@@ -9,19 +9,15 @@
 
 struct worker;
 struct listener_rt;
+struct bufferevent;
+struct ds_conn;
 struct h1_session;
 
-/* Takes ownership of <fd>. Returns NULL (fd closed) on ENOMEM. */
-struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, int fd,
-                           const struct sockaddr *peer, socklen_t peerlen);
-
-/* Graceful stop: idle connections close now, busy ones after their current response. */
-void h1s_drain(struct h1_session *s);
-
-/* h1s_drain for every session of <w>. */
-void h1s_drain_all(struct worker *w);
-
-/* Hard stop: close now, whatever is in flight. */
-void h1s_close_now(struct h1_session *s);
+/* Takes ownership of <bev> (a connected socket, or a TLS bufferevent after its handshake;
+ * <tls> says which) and takes <replaces>'s place in the worker's connection list, or adds
+ * itself when <replaces> is NULL. Returns NULL on ENOMEM, with <bev> freed and the
+ * connection gone. Drain and hard stop go through the worker's ds_conn list. */
+struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
+                           const struct sockaddr *peer, int tls, struct ds_conn *replaces);
 
 #endif

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 #ifndef FERRY_VERSION
@@ -34,6 +35,7 @@ struct daemon_state {
     uint32_t exited;            /* atomic: workers whose loop has ended */
     struct event *exited_ev;
     struct event *shutdown_timer;
+    struct event **ticket_timers;   /* [listener]: session ticket key rotation */
     int stopping;
 };
 
@@ -111,6 +113,33 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     evtimer_add(d->shutdown_timer, &tv);
 }
 
+static void rotate_tickets_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tls_server_rotate_tickets(arg);
+    log_debug("TLS session ticket keys rotated");
+}
+
+/* Ticket keys rotate on the main thread; workers only read them during handshakes. */
+static int start_ticket_rotation(struct daemon_state *d)
+{
+    const struct ferry_config *cfg = d->rt.cfg;
+    d->ticket_timers = calloc(cfg->nlisteners, sizeof *d->ticket_timers);
+    if (!d->ticket_timers)
+        return -1;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct cfg_tls *t = cfg->listeners[i].tls;
+        if (!t || !t->session_tickets)
+            continue;
+        d->ticket_timers[i] = event_new(d->base, -1, EV_PERSIST, rotate_tickets_cb, d->rt.tls[i]);
+        if (!d->ticket_timers[i])
+            return -1;
+        struct timeval tv = { (time_t)(t->ticket_key_rotation_ms / 1000),
+                              (suseconds_t)(t->ticket_key_rotation_ms % 1000) * 1000 };
+        event_add(d->ticket_timers[i], &tv);
+    }
+    return 0;
+}
+
 static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
 {
     char err[512];
@@ -118,7 +147,8 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
     rt->servers = calloc(cfg->nupstreams, sizeof *rt->servers);
     rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
     rt->listen_fds = calloc(cfg->nlisteners, sizeof *rt->listen_fds);
-    if (!rt->servers || !rt->access_logs || !rt->listen_fds)
+    rt->tls = calloc(cfg->nlisteners, sizeof *rt->tls);
+    if (!rt->servers || !rt->access_logs || !rt->listen_fds || !rt->tls)
         return -1;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
         rt->servers[i] = calloc(cfg->upstreams[i].nservers, sizeof **rt->servers);
@@ -130,6 +160,13 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
         if (l->access_log) {
             rt->access_logs[i] = access_log_open(l->access_log, err, sizeof err);
             if (!rt->access_logs[i]) {
+                log_error("listener %s: %s", l->name, err);
+                return -1;
+            }
+        }
+        if (l->tls) {
+            rt->tls[i] = tls_server_new(l->tls, err, sizeof err);
+            if (!rt->tls[i]) {
                 log_error("listener %s: %s", l->name, err);
                 return -1;
             }
@@ -162,6 +199,9 @@ static void free_runtime(struct runtime *rt)
     for (size_t i = 0; rt->listen_fds && i < cfg->nlisteners; i++)
         free(rt->listen_fds[i]);
     free(rt->listen_fds);
+    for (size_t i = 0; rt->tls && i < cfg->nlisteners; i++)
+        tls_server_free(rt->tls[i]);
+    free(rt->tls);
 }
 
 static int write_pid_file(const char *path)
@@ -230,6 +270,8 @@ int main(int argc, char **argv)
         log_error("cannot write pid_file %s: %s", cfg->pid_file, strerror(errno));
         goto out;
     }
+    if (start_ticket_rotation(&d) < 0)
+        goto out;
     d.exited_ev = event_new(d.base, -1, 0, exited_cb, &d);
     d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
     struct event *sigs[2] = {
@@ -283,6 +325,10 @@ out_sig:
     if (d.shutdown_timer)
         event_free(d.shutdown_timer);
 out:
+    for (size_t i = 0; d.ticket_timers && i < cfg->nlisteners; i++)
+        if (d.ticket_timers[i])
+            event_free(d.ticket_timers[i]);
+    free(d.ticket_timers);
     if (cfg->pid_file && status == 0)
         unlink(cfg->pid_file);
     free_runtime(&d.rt);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h1_server.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -59,6 +58,7 @@ int worker_init(struct worker *w, int id, const struct runtime *rt)
         for (size_t a = 0; a < lc->naddrs; a++)
             fds[a] = rt->listen_fds[i][a * cfg->workers + (size_t)id];
         w->listeners[i].access_log = rt->access_logs[i];
+        w->listeners[i].tls = rt->tls[i];
         int r = listener_start(&w->listeners[i], w, lc, fds, lc->naddrs);
         free(fds);
         if (r < 0)
@@ -109,6 +109,14 @@ static void close_idle_upstreams(struct worker *w)
             pool_close_idle(w->upstreams[i].pools[s]);
 }
 
+static void close_all_sessions(struct worker *w)
+{
+    while (!TAILQ_EMPTY(&w->sessions)) {
+        struct ds_conn *c = TAILQ_FIRST(&w->sessions);
+        c->ops->close_now(c);
+    }
+}
+
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -116,7 +124,11 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         return;
     w->draining = 1;
     stop_listeners(w);
-    h1s_drain_all(w);
+    struct ds_conn *c, *next;
+    for (c = TAILQ_FIRST(&w->sessions); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        c->ops->drain(c);
+    }
     close_idle_upstreams(w);
     maybe_exit(w);
 }
@@ -126,8 +138,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     w->draining = 1;
     stop_listeners(w);
-    while (!TAILQ_EMPTY(&w->sessions))
-        h1s_close_now(TAILQ_FIRST(&w->sessions));
+    close_all_sessions(w);
     close_idle_upstreams(w);
     event_base_loopexit(w->base, NULL);
 }
@@ -136,8 +147,23 @@ void worker_request_drain(struct worker *w) { event_active(w->drain_ev, 0, 0); }
 
 void worker_request_stop(struct worker *w) { event_active(w->stop_ev, 0, 0); }
 
-void worker_session_closed(struct worker *w, struct listener_rt *l)
+void worker_conn_add(struct worker *w, struct listener_rt *l, struct ds_conn *c)
 {
+    TAILQ_INSERT_TAIL(&w->sessions, c, link);
+    w->nsessions++;
+    l->nconns++;
+}
+
+void worker_conn_replace(struct worker *w, struct ds_conn *old, struct ds_conn *c)
+{
+    TAILQ_INSERT_AFTER(&w->sessions, old, c, link);
+    TAILQ_REMOVE(&w->sessions, old, link);
+}
+
+void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn *c)
+{
+    TAILQ_REMOVE(&w->sessions, c, link);
+    w->nsessions--;
     l->nconns--;
     if (l->paused && l->nconns < l->cfg->max_connections && !w->draining) {
         l->paused = 0;
@@ -154,8 +180,7 @@ void worker_join_and_free(struct worker *w)
     if (w->base) {
         /* Deferred frees (sessions, connections) still queued: let them run. */
         event_base_loop(w->base, EVLOOP_NONBLOCK);
-        while (!TAILQ_EMPTY(&w->sessions))
-            h1s_close_now(TAILQ_FIRST(&w->sessions));
+        close_all_sessions(w);
         event_base_loop(w->base, EVLOOP_NONBLOCK);
     }
     if (w->listeners) {

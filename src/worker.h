@@ -14,9 +14,22 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct access_log;
-struct h1_session;
+struct tls_server;
+struct ds_conn;
 struct upconn;
 struct upstream_rt;
+
+/* Every downstream connection (TLS handshake, h1 session, h2 session) starts with this, so
+ * the worker can drain or stop them without knowing their kind. */
+struct ds_conn_ops {
+    void (*drain)(struct ds_conn *c);       /* graceful: finish in-flight work, then close */
+    void (*close_now)(struct ds_conn *c);   /* hard stop: must unlink <c> from the worker */
+};
+
+struct ds_conn {
+    TAILQ_ENTRY(ds_conn) link;
+    const struct ds_conn_ops *ops;
+};
 
 /* Process-wide state of one configured server, written by any worker with atomics. */
 struct server_state {
@@ -30,6 +43,7 @@ struct runtime {
     struct ferry_config *cfg;
     struct server_state **servers;       /* [upstream][server] */
     struct access_log **access_logs;     /* [listener], NULL = off */
+    struct tls_server **tls;             /* [listener], NULL = cleartext */
     int **listen_fds;                    /* [listener][addr * workers + worker] */
 };
 
@@ -37,6 +51,7 @@ struct listener_rt {
     struct worker *w;
     const struct cfg_listener *cfg;
     struct access_log *access_log;
+    struct tls_server *tls;               /* shared by all workers; NULL = cleartext */
     struct evconnlistener **evl;          /* one per address */
     size_t nevl;
     uint32_t nconns;
@@ -60,7 +75,7 @@ struct worker {
     struct upstream_rt *upstreams;        /* parallel to rt->cfg->upstreams */
     size_t nupstreams;
 
-    TAILQ_HEAD(, h1_session) sessions;    /* every downstream session, for drain/stop */
+    TAILQ_HEAD(, ds_conn) sessions;       /* every downstream connection, for drain/stop */
     uint32_t nsessions;
     TAILQ_HEAD(, upconn) idle_lru;        /* idle upstream conns, most recent first */
     uint32_t nidle;
@@ -80,7 +95,11 @@ void worker_request_drain(struct worker *w);   /* thread-safe */
 void worker_request_stop(struct worker *w);    /* thread-safe */
 void worker_join_and_free(struct worker *w);
 
-/* Called by sessions when they end, so a draining worker knows when it may exit. */
-void worker_session_closed(struct worker *w, struct listener_rt *l);
+/* A downstream connection starts (counted against the listener's max_connections) and
+ * ends (so a draining worker knows when it may exit). A connection that changes kind (TLS
+ * handshake -> h1 -> h2) calls worker_conn_replace instead, keeping its place and count. */
+void worker_conn_add(struct worker *w, struct listener_rt *l, struct ds_conn *c);
+void worker_conn_replace(struct worker *w, struct ds_conn *old, struct ds_conn *c);
+void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn *c);
 
 #endif

@@ -294,3 +294,46 @@ wait_grep() { wait_for "${3:-10}" _grep_q "$1" "$2"; }
 
 # access-log field value from a line: alog_field LINE NAME
 alog_field() { printf '%s\n' "$1" | grep -oE "(^| )$2=[^ ]*" | head -n1 | sed "s/^ *$2=//"; }
+
+# ---------------------------------------------------------------- HTTP/2 and TLS helpers
+
+H2PEER="$PY $IT_DIR/h2peer.py"
+
+# make_certs DIR — throwaway test PKI in DIR (cached: reused when DIR/ca.crt exists):
+#   ca.crt/ca.key, localhost.crt/.key (SAN localhost, 127.0.0.1, ::1),
+#   alt.crt/.key (CN alt.test, SAN alt.test, *.wild.test). EC P-256, 2 days.
+make_certs() {
+    local d=$1 name cn san
+    mkdir -p "$d"
+    [ -s "$d/ca.crt" ] && [ -s "$d/localhost.crt" ] && [ -s "$d/alt.crt" ] && return 0
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=ferry test CA" -keyout "$d/ca.key" -out "$d/ca.crt" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        >/dev/null 2>&1 || return 1
+    for name in localhost alt; do
+        if [ $name = localhost ]; then cn=localhost; san="DNS:localhost,IP:127.0.0.1,IP:::1"
+        else cn=alt.test; san="DNS:alt.test,DNS:*.wild.test"; fi
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+            -keyout "$d/$name.key" -out "$d/$name.csr" >/dev/null 2>&1 || return 1
+        printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$san" >"$d/$name.ext"
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" >/dev/null 2>&1 || return 1
+    done
+}
+
+# h2_frames_of OUTPUT SID — the lines of h2peer output for one stream (RESP/H/T/BODY/END/RST).
+h2_stream() { printf '%s\n' "$1" | grep -E "^(RESP|H|T|BODY|BODYTEXT|END|RST|SENT) $2 "; }
+
+# ferry_rss_kb PID — resident set size in kB.
+ferry_rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# ferry_is_asan — true when $FERRY is built with AddressSanitizer (RSS says nothing there).
+ferry_is_asan() { grep -qa __asan_init "$FERRY" 2>/dev/null; }
+
+# h2_body OUTPUT SID — the body text of stream SID from "h2peer.py --body" output (<= 4 KiB).
+h2_body() {
+    printf '%s\n' "$1" | $PY -c "import ast,sys
+for ln in sys.stdin:
+    if ln.startswith('BODYTEXT $2 '):
+        sys.stdout.write(ast.literal_eval(ln.split(' ', 2)[2]).decode('latin-1'))"
+}

@@ -4,8 +4,12 @@
   mkconfig.py --port P --backend 127.0.0.1:BPORT [--backend ...] [--workers 2]
               [--access-log PATH] [--log-level info] [--global key=value]...
               [--listener key=value]... [--upstream key=value]... [--route key=value]...
+              [--tls-cert CERT:KEY]... [--tls key=value]...
 
-key=value pairs override (or add to) the defaults of their section.
+key=value pairs override (or add to) the defaults of their section. --tls-cert (repeatable;
+the first is the default certificate) adds a "tls:" mapping to the listener with
+"certificates:"; --tls key=value adds other keys of that mapping (min_version, alpn,
+session_tickets, handshake_timeout, ...; values are written as given, e.g. "[h2, http/1.1]").
 """
 import argparse
 
@@ -26,6 +30,8 @@ def main():
     ap.add_argument("--listener", action="append", default=[], type=kv)
     ap.add_argument("--upstream", action="append", default=[], type=kv)
     ap.add_argument("--route", action="append", default=[], type=kv)
+    ap.add_argument("--tls-cert", action="append", default=[])
+    ap.add_argument("--tls", action="append", default=[], type=kv)
     a = ap.parse_args()
 
     glob = {"workers": a.workers, "error_log": "stderr", "log_level": a.log_level}
@@ -52,6 +58,16 @@ def main():
     out.append('    listen: "127.0.0.1:%s"' % a.port)
     for k, v in lst.items():
         out.append("    %s: %s" % (k, v))
+    if a.tls_cert or a.tls:
+        out.append("    tls:")
+        if a.tls_cert:
+            out.append("      certificates:")
+            for ck in a.tls_cert:
+                cert, _, key = ck.partition(":")
+                out.append("        - cert: %s" % cert)
+                out.append("          key: %s" % key)
+        for k, v in a.tls:
+            out.append("      %s: %s" % (k, v))
     out.append("    routes:")
     first = True
     for k, v in route.items():

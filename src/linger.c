@@ -1,0 +1,112 @@
+#include "linger.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "worker.h"
+
+/* Long enough for a client to read a GOAWAY and close; short enough that a hostile one
+ * holds nothing for long. */
+#define LINGER_MS 2000
+
+struct lingerer {
+    struct ds_conn base;
+    struct worker *w;
+    struct listener_rt *l;
+    struct bufferevent *bev;
+    struct event *timer;
+    struct event *free_ev;
+    int tls;
+    int shut;
+};
+
+static void free_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lingerer *g = arg;
+    event_free(g->free_ev);
+    free(g);
+}
+
+static void finish(struct lingerer *g)
+{
+    if (!g->bev)
+        return;
+    bufferevent_free(g->bev);
+    g->bev = NULL;
+    event_free(g->timer);
+    worker_conn_closed(g->w, g->l, &g->base);
+    event_active(g->free_ev, 0, 0);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct lingerer *g = arg;
+    if (g->shut || evbuffer_get_length(bufferevent_get_output(bev)))
+        return;
+    g->shut = 1;
+    if (!g->tls)
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    finish(arg);   /* the client closed (or reset): nothing left to protect */
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    finish(arg);
+}
+
+static void ds_drain(struct ds_conn *c) { (void)c; /* ends by itself within LINGER_MS */ }
+
+static void ds_close_now(struct ds_conn *c)
+{
+    finish((struct lingerer *)c);
+}
+
+static const struct ds_conn_ops linger_ops = { ds_drain, ds_close_now };
+
+void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
+                  struct ds_conn *replaces)
+{
+    struct lingerer *g = calloc(1, sizeof *g);
+    if (g) {
+        g->timer = evtimer_new(w->base, timer_cb, g);
+        g->free_ev = event_new(w->base, -1, 0, free_cb, g);
+    }
+    if (!g || !g->timer || !g->free_ev) {
+        if (g && g->timer)
+            event_free(g->timer);
+        if (g && g->free_ev)
+            event_free(g->free_ev);
+        free(g);
+        bufferevent_free(bev);
+        worker_conn_closed(w, l, replaces);
+        return;
+    }
+    g->base.ops = &linger_ops;
+    g->w = w;
+    g->l = l;
+    g->bev = bev;
+    g->tls = tls;
+    worker_conn_replace(w, replaces, &g->base);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, g);
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+    evtimer_add(g->timer, &tv);
+    read_cb(bev, g);
+    write_cb(bev, g);
+}

@@ -1,0 +1,20 @@
+/* linger — closing a client connection without losing what we last wrote.
+ *
+ * Closing a socket that still has unread input makes the kernel send RST, and an RST can
+ * destroy the final response or GOAWAY still in flight to the client. So a connection that
+ * ferry decides to close first flushes its output, half-closes (cleartext only: TLS needs
+ * its own framing), then reads and discards until the client closes or a short time passes,
+ * as nginx's lingering close does. */
+#ifndef FERRY_LINGER_H
+#define FERRY_LINGER_H
+
+struct worker;
+struct listener_rt;
+struct bufferevent;
+struct ds_conn;
+
+/* Takes over <bev> and <replaces>'s place in the worker's connection list. */
+void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
+                  struct ds_conn *replaces);
+
+#endif
