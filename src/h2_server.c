@@ -36,6 +36,9 @@ enum h2s_state {
     H2_DEAD,          /* closed; freed by the process event */
 };
 
+/* PING payload of the drain round trip. */
+static const uint8_t PING_NOTICE[8] = { 'f', 'e', 'r', 'r', 'y', 'g', 'a', '1' };
+
 struct h2_stream {
     struct h2_session *s;
     int32_t id;
@@ -107,26 +110,28 @@ static void update_idle_timer(struct h2_session *s)
         event_del(s->timer);
 }
 
-/* Final GOAWAY: streams up to the last one processed finish, nothing new starts. */
+/* Final GOAWAY: streams up to the last one processed are served, nothing new starts. */
 static void send_final_goaway(struct h2_session *s)
 {
     if (s->state == H2_GOAWAY_SENT || s->state == H2_DEAD)
         return;
     s->state = H2_GOAWAY_SENT;
     event_del(s->timer);
-    nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->ng),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
+    log_debug("h2: final GOAWAY, last stream %d, %u streams open", last, s->open_streams);
+    nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 /* Graceful drain, first step: GOAWAY with 2^31-1 tells the client to stop opening streams;
- * the PING ack proves it has seen that, and only then is the real last id announced. */
+ * the PING ack proves it has seen that (streams it sent before arrive before the ack), and
+ * only then is the real last id announced: nothing the client sent is refused. */
 static void start_drain(struct h2_session *s)
 {
     if (s->state != H2_ACTIVE)
         return;
     s->state = H2_NOTICE_SENT;
     nghttp2_submit_shutdown_notice(s->ng);
-    nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, NULL);
+    nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, PING_NOTICE);
     arm_timer(s, GOAWAY_PING_WAIT_MS);
 }
 
@@ -135,7 +140,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct h2_session *s = arg;
     if (s->state == H2_ACTIVE)
         log_debug("h2 client connection idle for keepalive_timeout: GOAWAY");
-    send_final_goaway(s);
+    send_final_goaway(s);   /* idle, or no PING ack in time during a drain */
     session_send(s);
 }
 
@@ -389,7 +394,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         return 0;
     }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
-        if (s->state == H2_NOTICE_SENT)
+        if (s->state == H2_NOTICE_SENT && memcmp(frame->ping.opaque_data, PING_NOTICE, 8) == 0)
             send_final_goaway(s);
         return 0;
     }
@@ -441,13 +446,17 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         st->unconsumed = 0;
     }
     st->closed = 1;
-    if (st->ex && !st->ex_done) {
+    /* The last DATA of a complete response closes the stream, often from inside the
+     * exchange's own response_end: it is about to finish, not to be aborted. */
+    int complete = error_code == NGHTTP2_NO_ERROR && st->resp_eof && !evbuffer_get_length(st->body);
+    if (st->ex && !st->ex_done && !complete) {
         /* Reset by the client, or the connection is going: the backend's work is not
          * wanted any more. */
         exchange_downstream_abort(st->ex);
         st->ex_done = 1;
     }
-    st->ex_done = 1;
+    if (!st->ex)
+        st->ex_done = 1;
     stream_maybe_retire(st);
     return 0;
 }
@@ -730,6 +739,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     struct h2_session *s = arg;
     if (what & BEV_EVENT_TIMEOUT)
         log_info("h2 client connection: send_timeout");
+    else
+        log_debug("h2 client connection: %s", (what & BEV_EVENT_EOF) ? "client closed" : "socket error");
     session_close(s, 0);
 }
 
@@ -753,6 +764,8 @@ static void session_close(struct h2_session *s, int linger)
 {
     if (s->state == H2_DEAD)
         return;
+    log_debug("h2 client connection closing (%s, state %d, %u streams open)",
+              linger ? "lingering" : "at once", (int)s->state, s->open_streams);
     s->state = H2_DEAD;
     struct h2_stream *st;
     /* Streams still open: their exchanges are cut (the connection is gone). */
