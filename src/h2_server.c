@@ -47,6 +47,7 @@ struct h2_stream {
     struct http_head trailers;        /* request trailers */
     int in_trailers;
     uint32_t header_bytes;            /* header list size so far (RFC 9113 §6.5.2) */
+    int too_large;                    /* over h2_max_header_list_size or max_headers: 431 */
     char *cookie;                     /* cookie fields joined with "; " (RFC 9113 §8.2.3) */
     size_t cookie_len;
     int64_t content_length;           /* content-length of the request, -1 when absent */
@@ -257,7 +258,9 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     st->header_bytes += (uint32_t)(namelen + valuelen + 32);
     if (st->header_bytes > s->l->cfg->h2_max_header_list_size ||
         st->req.nfields >= s->l->cfg->max_headers + 8)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* resets the stream */
+        st->too_large = 1;   /* answered with 431 once the head is complete */
+    if (st->too_large)
+        return 0;
     const char *n = (const char *)name, *v = (const char *)value;
     struct http_head *h = frame->headers.cat == NGHTTP2_HCAT_REQUEST ? &st->req : &st->trailers;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
@@ -316,6 +319,11 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     const struct cfg_listener *lc = s->l->cfg;
     s->streams_started++;
     s->w->stats.ds_requests++;
+    if (st->too_large) {
+        submit_simple_response(s, st->id, 431);
+        st->ex_done = 1;
+        return;
+    }
     if (st->req.method_len == 7 && memcmp(st->req.method, "CONNECT", 7) == 0) {
         submit_simple_response(s, st->id, 405);
         st->ex_done = 1;

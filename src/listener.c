@@ -84,7 +84,11 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
     bufferevent_set_timeouts(bev, NULL, NULL);
     struct bufferevent *b = p->bev;
     p->bev = NULL;
-    if (tls_negotiated_h2(bufferevent_openssl_get_ssl(b)))
+    SSL *ssl = bufferevent_openssl_get_ssl(b);
+    log_debug("listener %s: TLS handshake in worker %d: %s, %s, %s", l->cfg->name, l->w->id,
+              SSL_session_reused(ssl) ? "resumed" : "full", SSL_get_version(ssl),
+              tls_negotiated_h2(ssl) ? "h2" : "http/1.1");
+    if (tls_negotiated_h2(ssl))
         h2s_new(l->w, l, b, (const struct sockaddr *)&p->peer, 1, &p->base);
     else
         h1s_new(l->w, l, b, (const struct sockaddr *)&p->peer, 1, &p->base);

@@ -10,10 +10,11 @@ C=$WORK/certs
 start_backend || { fail "start backend"; finish; }
 B=$BACKEND_ADDR
 P=$(pick_port)
-make_config "$WORK/tls.yaml" --port "$P" --backend "$B" --workers 2 \
+make_config "$WORK/tls.yaml" --port "$P" --backend "$B" --workers 2 --log-level debug \
     --tls-cert "$C/localhost.crt:$C/localhost.key" --tls-cert "$C/alt.crt:$C/alt.key" \
     --tls 'alpn=[h2, http/1.1]' --tls session_tickets=true --tls handshake_timeout=1s
 start_ferry "$WORK/tls.yaml" "$P" || finish
+TLS_LOG=$FERRY_LOG   # this instance (workers: 2) logs each handshake with its worker
 P13=$(pick_port)
 make_config "$WORK/tls13.yaml" --port "$P13" --backend "$B" \
     --tls-cert "$C/localhost.crt:$C/localhost.key" --tls min_version=TLSv1.3
@@ -45,8 +46,10 @@ assert_contains "$out" "*.wild.test" "alt certificate carries the wildcard SAN"
 out=$(curl -sS --max-time 10 --cacert "$C/ca.crt" --resolve "alt.test:$P:127.0.0.1" -w ' %{http_version}' "https://alt.test:$P/")
 assert_eq "hello 2" "$out" "curl to https://alt.test verifies and gets h2"
 
+_handshakes_logged() { [ "$(grep -c 'TLS handshake in worker' "$TLS_LOG")" -ge "$1" ]; }
 log "session resumption (workers: 2, 10 rounds each)"
 resume12=0; resume13=0; ver12=0; ver13=0
+hs0=$(grep -c 'TLS handshake in worker' "$TLS_LOG")
 for i in $(seq 1 10); do
     rm -f "$WORK/s12" "$WORK/s13"
     sc -tls1_2 -sess_out "$WORK/s12" >/dev/null
@@ -61,6 +64,14 @@ for i in $(seq 1 10); do
 done
 assert_eq 10 "$resume12" "TLS 1.2: 10 of 10 sessions resumed (Reused)"
 assert_eq 10 "$resume13" "TLS 1.3: 10 of 10 sessions resumed (Reused)"
+# ferry logs each handshake with its worker (log_level debug): in each round a full handshake
+# is followed by the resumption of its session. Resumed on the other worker = shared keys.
+wait_for 5 _handshakes_logged $((hs0 + 40))
+cross=$(grep 'TLS handshake in worker' "$TLS_LOG" | tail -n +$((hs0 + 1)) | \
+        sed -E 's/.*in worker ([0-9]+): (full|resumed).*/\1 \2/' | \
+        awk 'NR % 2 == 1 { w = $1; next } $2 == "resumed" && $1 != w { n++ } END { print n + 0 }')
+log "rounds resumed on another worker than the one that issued the session: $cross of 20"
+assert_ge "$cross" 1 "a session resumed on a different worker than the one that issued it"
 assert_match "$(cat "$WORK/s13.first")" 'HTTP/1.1 200' "TLS 1.3 first connection got its response"
 
 log "handshake_timeout=1s"
