@@ -137,4 +137,31 @@ else
     fail "no access log line with \"GET /headers HTTP/2\": $(tail -n 2 "$WORK/access.log" 2>/dev/null)"
 fi
 for pid in "${FERRY_PIDS[@]}"; do alive "$pid" || fail "ferry $pid died"; done
+log "request trailers: an h2 client's trailers reach the HTTP/1.1 backend in its chunked body"
+cat >"$WORK/reqtrailers.py" <<'PY'
+import json, socket, sys
+import h2.connection, h2.events
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+c = h2.connection.H2Connection()
+c.initiate_connection()
+c.send_headers(1, [(":method", "POST"), (":path", "/headers"), (":scheme", "http"), (":authority", "t")])
+c.send_data(1, b"hello")
+c.send_headers(1, [("x-checksum", "abc123")], end_stream=True)
+s.sendall(c.data_to_send())
+body, done = b"", False
+while not done:
+    d = s.recv(65536)
+    if not d:
+        break
+    for e in c.receive_data(d):
+        if isinstance(e, h2.events.DataReceived):
+            body += e.data
+            c.acknowledge_received_data(e.flow_controlled_length, 1)
+        elif isinstance(e, h2.events.StreamEnded):
+            done = True
+    s.sendall(c.data_to_send())
+j = json.loads(body)
+print(j["trailers"]["X-Checksum"][0], j["transfer_encoding"][0], j["body_len"])
+PY
+assert_eq "abc123 chunked 5" "$(/usr/bin/python3 "$WORK/reqtrailers.py" "$P" 2>&1)" "request trailer forwarded in a chunked body"
 finish
