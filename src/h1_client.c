@@ -102,61 +102,14 @@ void h1c_free(struct upconn *c)
     c->proto = NULL;
 }
 
-/* True when the request field must not be forwarded: hop-by-hop, or one we write ourselves. */
-static int skip_request_field(const struct http_head *req, const struct http_field *f)
-{
-    return h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
-           h1_name_eq(f->name, f->name_len, "content-length") ||
-           h1_name_eq(f->name, f->name_len, "expect") ||
-           h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
-           h1_name_eq(f->name, f->name_len, "x-forwarded-proto");
-}
-
 static void write_request_head(struct upconn *c, struct exchange *ex)
 {
     struct h1c *h = c->proto;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    const struct http_head *req = exchange_request_head(ex);
     int64_t clen = -1;
     int has_body = exchange_request_has_body(ex, &clen);
-
-    evbuffer_add(out, req->method, req->method_len);
-    evbuffer_add(out, " ", 1);
-    evbuffer_add(out, req->path, req->path_len);
-    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-    if (req->authority)
-        evbuffer_add(out, req->authority, req->authority_len);
-    else
-        evbuffer_add_printf(out, "%s", pool_server(c->pool)->address);
-    evbuffer_add(out, "\r\n", 2);
-
-    for (uint32_t i = 0; i < req->nfields; i++) {
-        const struct http_field *f = &req->fields[i];
-        if (!skip_request_field(req, f))
-            h1_write_field(out, f);
-    }
-    /* X-Forwarded-For: the client's list (several fields joined) plus the client. */
-    evbuffer_add(out, "X-Forwarded-For: ", 17);
-    for (uint32_t i = 0; i < req->nfields; i++) {
-        const struct http_field *f = &req->fields[i];
-        if (h1_name_eq(f->name, f->name_len, "x-forwarded-for")) {
-            evbuffer_add(out, f->value, f->value_len);
-            evbuffer_add(out, ", ", 2);
-        }
-    }
-    evbuffer_add_printf(out, "%s\r\nX-Forwarded-Proto: %s\r\n", exchange_client_ip(ex),
-                        req->scheme ? req->scheme : "http");
-    h->req_chunked = 0;
-    if (has_body && clen >= 0)
-        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
-    else if (has_body) {
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-        h->req_chunked = 1;
-    } else if (req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)
-        evbuffer_add(out, "Content-Length: 0\r\n", 19);
-    else if (req->method_len == 3 && memcmp(req->method, "PUT", 3) == 0)
-        evbuffer_add(out, "Content-Length: 0\r\n", 19);
-    evbuffer_add(out, "\r\n", 2);
+    h1_write_request_head(bufferevent_get_output(c->bev), exchange_request_head(ex), has_body,
+                          clen, exchange_client_ip(ex), pool_server(c->pool)->address,
+                          &h->req_chunked);
 }
 
 void h1c_start(struct upconn *c, struct exchange *ex)

@@ -1,6 +1,7 @@
 #include "h1_write.h"
 
 #include <event2/buffer.h>
+#include <string.h>
 #include <strings.h>
 
 #include "h1_parse.h"
@@ -51,4 +52,57 @@ int h1_field_is_hop(const struct http_head *h, const struct http_field *f)
             return 1;
     }
     return 0;
+}
+
+/* True when the request field must not be forwarded: hop-by-hop, or one we write ourselves. */
+static int skip_request_field(const struct http_head *req, const struct http_field *f)
+{
+    return h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
+           h1_name_eq(f->name, f->name_len, "content-length") ||
+           h1_name_eq(f->name, f->name_len, "expect") ||
+           h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
+           h1_name_eq(f->name, f->name_len, "x-forwarded-proto");
+}
+
+void h1_write_request_head(struct evbuffer *out, const struct http_head *req, int has_body,
+                           int64_t content_length, const char *client_ip,
+                           const char *default_host, int *chunked)
+{
+    evbuffer_add(out, req->method, req->method_len);
+    evbuffer_add(out, " ", 1);
+    evbuffer_add(out, req->path, req->path_len);
+    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+    if (req->authority)
+        evbuffer_add(out, req->authority, req->authority_len);
+    else
+        evbuffer_add_printf(out, "%s", default_host);
+    evbuffer_add(out, "\r\n", 2);
+
+    for (uint32_t i = 0; i < req->nfields; i++) {
+        const struct http_field *f = &req->fields[i];
+        if (!skip_request_field(req, f))
+            h1_write_field(out, f);
+    }
+    /* X-Forwarded-For: the client's list (several fields joined) plus the client. */
+    evbuffer_add(out, "X-Forwarded-For: ", 17);
+    for (uint32_t i = 0; i < req->nfields; i++) {
+        const struct http_field *f = &req->fields[i];
+        if (h1_name_eq(f->name, f->name_len, "x-forwarded-for")) {
+            evbuffer_add(out, f->value, f->value_len);
+            evbuffer_add(out, ", ", 2);
+        }
+    }
+    evbuffer_add_printf(out, "%s\r\nX-Forwarded-Proto: %s\r\n", client_ip,
+                        req->scheme ? req->scheme : "http");
+    *chunked = 0;
+    if (has_body && content_length >= 0)
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)content_length);
+    else if (has_body) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        *chunked = 1;
+    } else if ((req->method_len == 4 && memcmp(req->method, "POST", 4) == 0) ||
+               (req->method_len == 3 && memcmp(req->method, "PUT", 3) == 0)) {
+        evbuffer_add(out, "Content-Length: 0\r\n", 19);   /* some backends want a length */
+    }
+    evbuffer_add(out, "\r\n", 2);
 }

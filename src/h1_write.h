@@ -17,4 +17,17 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_head *trailers)
  * that a Connection field of <h> lists. */
 int h1_field_is_hop(const struct http_head *h, const struct http_field *f);
 
+/* Appends the head of <req> as an HTTP/1.1 request for a backend: the request line
+ * (method, origin-form path, HTTP/1.1), Host first (the authority, or <default_host> when
+ * the request has none), every field except hop-by-hop ones (h1_field_is_hop), Host,
+ * Content-Length, Expect and X-Forwarded-*, then X-Forwarded-For (the client's values
+ * joined, then <client_ip>), X-Forwarded-Proto, the framing field and the empty line.
+ * Framing: <has_body> with <content_length> >= 0 gives Content-Length; <has_body> with -1
+ * gives chunked (*chunked = 1, else 0); no body gives Content-Length: 0 for POST and PUT
+ * and nothing otherwise. Pure: no I/O. <req> must already hold only field bytes an HTTP/1
+ * parser accepts (the sessions reject CR, LF and NUL before this point). */
+void h1_write_request_head(struct evbuffer *out, const struct http_head *req, int has_body,
+                           int64_t content_length, const char *client_ip,
+                           const char *default_host, int *chunked);
+
 #endif

@@ -75,6 +75,8 @@ static size_t pick_weighted_random(struct upstream_rt *u, size_t avoid)
     for (size_t i = 0; i < u->nservers; i++)
         if (i != avoid)
             total += u->cfg->servers[i].weight;
+    if (total == 0)   /* weights are >= 1 and there are >= 2 servers: cannot happen */
+        return 0;
     uint64_t r = next_rand(u) % total;
     for (size_t i = 0; i < u->nservers; i++) {
         if (i == avoid)
