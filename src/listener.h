@@ -15,6 +15,17 @@ struct listener_rt;
 /* Creates, binds and listens on a socket for <a>. Returns the fd or -1 with a message. */
 int listener_bind(const struct cfg_sockaddr *a, char *err, size_t errlen);
 
+/* Socket activation (sd_listen_fds(3) semantics). listener_passed_fds reads LISTEN_FDS and
+ * LISTEN_PID (honoured only when LISTEN_PID is this process), unsets both (and
+ * LISTEN_FDNAMES), marks the fds 3.. close-on-exec and returns how many were passed, with a
+ * malloc'd array of them in *out (free it; NULL when 0). listener_take_passed returns the
+ * passed listening TCP socket bound to exactly <a> (made non-blocking; its slot in <fds>
+ * becomes -1) or -1. listener_close_passed logs a warning for, and closes, every fd still
+ * in <fds>. */
+size_t listener_passed_fds(int **out);
+int listener_take_passed(int *fds, size_t nfds, const struct cfg_sockaddr *a);
+void listener_close_passed(int *fds, size_t nfds);
+
 /* Starts accepting on the worker's fds for listener <l>. 0 or -1. */
 int listener_start(struct listener_rt *l, struct worker *w, const struct cfg_listener *cfg,
                    const int *fds, size_t nfds);

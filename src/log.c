@@ -12,6 +12,7 @@
 
 static int log_fd = 2;
 static enum log_level log_min = LOG_INFO_L;
+static char *log_path;   /* the error log's file, NULL = stderr (nothing to reopen) */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -23,10 +24,18 @@ int log_open(const char *path, enum log_level level)
         if (fd < 0)
             return -1;
     }
+    char *copy = NULL;
+    if (fd != 2 && !(copy = strdup(path))) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
     int old = log_fd;
     __atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
     if (old != 2 && old != fd)
         close(old);
+    free(log_path);
+    log_path = copy;
     log_min = level;
     return 0;
 }
@@ -65,7 +74,59 @@ void log_msg(enum log_level level, const char *fmt, ...)
 struct access_log {
     int fd;
     int owned;
+    char *path;                      /* owned files only: reopened by log_reopen_all */
+    struct access_log *next;         /* every open access log, for log_reopen_all */
 };
+
+/* --- log reopening (SIGUSR1, after logrotate moved the files) ------------------------
+ * Every owned file is opened anew by path and dup2()ed over its old descriptor: the fd
+ * number stays the same and the switch is atomic for threads writing to it, so no writer
+ * ever sees a closed or reused descriptor. */
+static pthread_mutex_t al_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct access_log *al_list;
+
+static int reopen_fd(int fd, const char *path, char *err, size_t errlen)
+{
+    int nfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (nfd < 0) {
+        snprintf(err, errlen, "cannot reopen %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int r = dup3(nfd, fd, O_CLOEXEC);
+    if (r < 0)
+        snprintf(err, errlen, "cannot reopen %s: dup3: %s", path, strerror(errno));
+    close(nfd);
+    return r < 0 ? -1 : 0;
+}
+
+int log_reopen_all(void)
+{
+    char err[512];
+    int failed = 0, n = 0;
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if (log_path && fd != 2) {
+        if (reopen_fd(fd, log_path, err, sizeof err) < 0) {
+            log_error("error_log: %s; still writing to the old file", err);
+            failed++;
+        } else {
+            n++;
+        }
+    }
+    pthread_mutex_lock(&al_lock);
+    for (struct access_log *al = al_list; al; al = al->next) {
+        if (!al->owned)
+            continue;
+        if (reopen_fd(al->fd, al->path, err, sizeof err) < 0) {
+            log_error("access_log: %s; still writing to the old file", err);
+            failed++;
+        } else {
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&al_lock);
+    log_info("log files reopened: %d%s", n, failed ? " (some failed: see above)" : "");
+    return failed ? -1 : 0;
+}
 
 struct access_log *access_log_open(const char *path, char *err, size_t errlen)
 {
@@ -85,6 +146,17 @@ struct access_log *access_log_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     al->owned = 1;
+    al->path = strdup(path);
+    if (!al->path) {
+        snprintf(err, errlen, "out of memory");
+        close(al->fd);
+        free(al);
+        return NULL;
+    }
+    pthread_mutex_lock(&al_lock);
+    al->next = al_list;
+    al_list = al;
+    pthread_mutex_unlock(&al_lock);
     return al;
 }
 
@@ -98,8 +170,17 @@ void access_log_close(struct access_log *al)
 {
     if (!al)
         return;
-    if (al->owned)
+    if (al->owned) {
+        pthread_mutex_lock(&al_lock);
+        for (struct access_log **pp = &al_list; *pp; pp = &(*pp)->next)
+            if (*pp == al) {
+                *pp = al->next;
+                break;
+            }
+        pthread_mutex_unlock(&al_lock);
         close(al->fd);
+    }
+    free(al->path);
     free(al);
 }
 

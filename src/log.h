@@ -25,6 +25,12 @@ struct access_log *access_log_open(const char *path, char *err, size_t errlen);
 void access_log_write(struct access_log *al, const char *line, size_t len);
 void access_log_close(struct access_log *al);
 
+/* SIGUSR1: reopens the error log (when it is a file) and every open access log file by path,
+ * each dup2()ed over its old descriptor so that writers in any thread switch atomically.
+ * Files that cannot be reopened keep their old descriptor and are logged. 0, or -1 if any
+ * failed. Main thread. */
+int log_reopen_all(void);
+
 /* Milliseconds on the monotonic clock, and wall-clock time for log stamps. */
 uint64_t now_ms(void);
 
