@@ -26,8 +26,10 @@ libssl-dev libyaml-dev check libsystemd-dev"
 # `make demo`: the demo backend is a Go program; the quick start tests with curl.
 DEMO_PKGS="golang-go curl ca-certificates"
 # `make check`: Go peers (GOPATH mode against Debian's /usr/share/gocode), command-line peers.
+# `make fuzz` (clang's libFuzzer) and `make lint` (cppcheck; clang-tidy for `make tidy`).
 TEST_PKGS="golang-golang-x-net-dev golang-google-grpc-dev golang-goprotobuf-dev nghttp2-client
-python3-h2 openssl valgrind iproute2 netcat-openbsd git"
+python3-h2 openssl valgrind iproute2 netcat-openbsd git prometheus
+clang libclang-rt-14-dev cppcheck clang-tidy"
 
 if [ "$build_only" = yes ]; then
     PKGS="$BUILD_PKGS $DEMO_PKGS"

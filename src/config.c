@@ -655,6 +655,9 @@ void config_unref(struct ferry_config *cfg)
         free(u->hash_key);
     }
     free(cfg->upstreams);
+    if (cfg->admin)
+        free(cfg->admin->addr.text);
+    free(cfg->admin);
     free(cfg->path);
     free(cfg->error_log);
     free(cfg->pid_file);

@@ -124,6 +124,11 @@ struct cfg_upstream {
                                            reading side pauses, default 256k */
 };
 
+/* The admin listener: /metrics, /status, /healthz. */
+struct cfg_admin {
+    struct cfg_sockaddr addr;
+};
+
 struct ferry_config {
     int refs;                           /* atomic; see config_ref/config_unref */
     char *path;                         /* the file it was loaded from */
@@ -133,6 +138,7 @@ struct ferry_config {
     char *pid_file;                     /* NULL = none */
     uint64_t shutdown_timeout_ms;       /* default 30s */
     uint32_t max_idle_upstream_connections; /* process-wide idle cap, default 10000; 0 = none */
+    struct cfg_admin *admin;            /* NULL = off */
     struct cfg_listener *listeners;
     size_t nlisteners;
     struct cfg_upstream *upstreams;

@@ -514,6 +514,39 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
 
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
 
+static int parse_admin_listen(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_admin *a = base;
+    const char *expect = "host:port with a numeric host, like 127.0.0.1:9901";
+    const char *s = config_scalar(c, v, "listen", expect);
+    if (!s)
+        return -1;
+    if (config_parse_sockaddr(s, &a->addr.ss, &a->addr.len) < 0)
+        return config_fail(c, v, "invalid admin listen address '%s'; expected %s", s, expect);
+    for (size_t i = 0; i < c->cfg->nlisteners; i++)
+        for (size_t k = 0; k < c->cfg->listeners[i].naddrs; k++)
+            if (same_sockaddr(&c->cfg->listeners[i].addrs[k].ss, &a->addr.ss))
+                return config_fail(c, v, "admin address '%s' is already used by listener '%s'; "
+                                   "expected an address of its own", s, c->cfg->listeners[i].name);
+    if (!(a->addr.text = strdup(s)))
+        return config_oom(c, v);
+    return 0;
+}
+
+static const struct field admin_fields[] = {
+    { .key = "listen", .type = T_CUSTOM, .parse = parse_admin_listen, .flags = F_REQUIRED,
+      .expect = "an address like 127.0.0.1:9901" },
+};
+static const struct schema admin_schema = SCHEMA("admin", admin_fields);
+
+static int parse_admin(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct ferry_config *cfg = base;
+    if (!(cfg->admin = calloc(1, sizeof *cfg->admin)))
+        return config_oom(c, v);
+    return config_walk(c, v, &admin_schema, "admin", cfg->admin);
+}
+
 static const struct field root_fields[] = {
     { .key = "workers", .type = T_CUSTOM, .parse = parse_workers },
     { .key = "error_log", .type = T_STRING, AT(ferry_config, error_log), .sdef = "stderr" },
@@ -527,7 +560,8 @@ static const struct field root_fields[] = {
       .expect = "a non-empty sequence of listeners" },
     { .key = "upstreams", .type = T_CUSTOM, .parse = parse_upstreams, .flags = F_REQUIRED,
       .expect = "a mapping of upstream names to upstreams" },
-    RESERVED("admin"),
+    { .key = "admin", .type = T_CUSTOM, .parse = parse_admin,
+      .expect = "a mapping with listen: address" },
 };
 const struct schema config_root_schema = SCHEMA("the top level", root_fields);
 

@@ -13,6 +13,7 @@
 #include "h1_client.h"
 #include "h1_parse.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "upstream.h"
 #include "worker.h"
@@ -372,9 +373,20 @@ void exchange_downstream_drained(struct exchange *ex)
     }
 }
 
+static struct pool_stats *server_stats(struct exchange *ex)
+{
+    return ex->up && ex->server_idx != SIZE_MAX ? pool_stats(ex->up->pools[ex->server_idx]) : NULL;
+}
+
 void exchange_upstream_head(struct exchange *ex, const struct http_head *h, int has_body,
                             int64_t content_length)
 {
+    struct pool_stats *st = server_stats(ex);
+    if (st) {
+        int cls = h->status / 100;
+        STAT_INC(st->responses[cls >= 1 && cls <= 5 ? cls : 0]);
+        metrics_observe_rt(st, (now_ms() - ex->attempt_ms) * 1000);
+    }
     ex->upstream_status = h->status;
     ex->status = h->status;
     ex->response_ms = (int64_t)(now_ms() - ex->attempt_ms);
@@ -438,7 +450,10 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
     ex->wt.dialing = NULL;
     if (ex->finished)
         return;
+    struct pool_stats *st = server_stats(ex);
     if (may_retry(ex, err, got_any, reused)) {
+        if (st)
+            STAT_INC(st->retries);
         ex->retries++;
         ex->retry_reason = upstream_error_str(err);
         ex->w->stats.us_retries++;
@@ -447,6 +462,8 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
         acquire(ex, 1);
         return;
     }
+    if (st && !got_any)
+        STAT_INC(st->responses[0]);
     log_error("upstream %s server %s: %s (%s) for \"%s\" from %s", ex->up ? ex->up->cfg->name : "-",
               ex->server_addr ? ex->server_addr : "-", upstream_error_str(err),
               got_any ? "after part of the response" : sent_any ? "request sent, no response" : "before sending",

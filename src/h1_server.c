@@ -59,6 +59,7 @@ struct h1_session {
     int client_eof;
     int draining;
     int tls;
+    enum ds_close_reason close_why;  /* counted when the connection ends */
 
     struct event *timer;         /* idle / header deadline */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
@@ -110,7 +111,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
         if (s && s->tmp)
             evbuffer_free(s->tmp);
         free(s);
-        bufferevent_free(bev);
+        conn_bufferevent_free(bev, tls);
         if (replaces)
             worker_conn_closed(w, l, replaces);
         return NULL;
@@ -120,6 +121,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->l = l;
     s->bev = bev;
     s->tls = tls;
+    s->close_why = DSC_CLIENT_CLOSE;
     memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     s->created_ms = now_ms();
     bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
@@ -150,6 +152,7 @@ static void send_error_and_close(struct h1_session *s, int status, const char *w
                              "Connection: close\r\n\r\n%s",
                         status, http_reason_phrase(status), n, body);
     log_info("client request rejected with %d: %s", status, why ? why : "");
+    s->close_why = DSC_ERROR;
     if (s->ex) {
         exchange_downstream_abort(s->ex);
         exchange_free(s->ex);
@@ -162,17 +165,27 @@ static void send_error_and_close(struct h1_session *s, int status, const char *w
         close_session(s);
 }
 
+/* Whether this response may keep the connection open; if not, why it will close. */
 static int wants_keep_alive(struct h1_session *s, const struct h1_request *r)
 {
     const struct cfg_listener *c = s->l->cfg;
-    if (s->draining || s->w->draining || c->keepalive_timeout_ms == 0)
+    if (s->draining || s->w->draining) {
+        s->close_why = DSC_SHUTDOWN;
         return 0;
-    if (r->msg.conn_close || (r->msg.version_minor == 0 && !r->msg.conn_keep_alive))
+    }
+    if (c->keepalive_timeout_ms == 0 || r->msg.conn_close ||
+        (r->msg.version_minor == 0 && !r->msg.conn_keep_alive)) {
+        s->close_why = DSC_CLIENT_CLOSE;
         return 0;
-    if (c->keepalive_requests && s->requests >= c->keepalive_requests)
+    }
+    if (c->keepalive_requests && s->requests >= c->keepalive_requests) {
+        s->close_why = DSC_KEEPALIVE_REQUESTS;
         return 0;
-    if (c->keepalive_time_ms && now_ms() - s->created_ms >= c->keepalive_time_ms)
+    }
+    if (c->keepalive_time_ms && now_ms() - s->created_ms >= c->keepalive_time_ms) {
+        s->close_why = DSC_KEEPALIVE_TIME;
         return 0;
+    }
     return 1;
 }
 
@@ -362,6 +375,7 @@ static void parse_head(struct h1_session *s)
 
     s->requests++;
     s->w->stats.ds_requests++;
+    STAT_INC(s->l->stats.requests_h1);
     s->client_minor = r.msg.version_minor;
     s->head_request = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
     s->keep_alive = wants_keep_alive(s, &r);
@@ -540,6 +554,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         close_session(s);
         return;
     }
+    s->close_why = (what & BEV_EVENT_EOF) && s->state == HS_IDLE ? DSC_CLIENT_CLOSE : DSC_ERROR;
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
         s->client_eof = 1;
         bufferevent_disable(bev, EV_READ);
@@ -561,8 +576,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         send_error_and_close(s, 408, "client_header_timeout");
         return;
     }
-    if (s->state == HS_IDLE)
+    if (s->state == HS_IDLE) {
+        s->close_why = DSC_KEEPALIVE_TIMEOUT;
         close_session(s);
+    }
 }
 
 /* Finishes a response: free the exchange, then close or go back for the next request. */
@@ -584,6 +601,10 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     exchange_free(s->done_ex);
     s->done_ex = NULL;
     if (!s->keep_alive || body_left || s->client_eof || s->draining || s->w->draining) {
+        if (s->client_eof)
+            s->close_why = DSC_CLIENT_CLOSE;
+        else if (s->draining || s->w->draining)
+            s->close_why = DSC_SHUTDOWN;
         s->state = HS_CLOSING;
         bufferevent_disable(s->bev, EV_READ);
         if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
@@ -608,11 +629,12 @@ static void close_session(struct h1_session *s)
      * not read, pipelined requests), and an RST now could destroy that response. */
     int linger = s->state == HS_CLOSING && !s->client_eof;
     s->state = HS_DEAD;
+    worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);
     if (linger) {
         linger_close(s->w, s->l, s->bev, s->tls, &s->base);
     } else {
-        bufferevent_free(s->bev);
+        conn_bufferevent_free(s->bev, s->tls);
         worker_conn_closed(s->w, s->l, &s->base);
     }
     s->bev = NULL;
@@ -625,12 +647,15 @@ static void ds_drain(struct ds_conn *c)
 {
     struct h1_session *s = (struct h1_session *)c;
     s->draining = 1;
-    if (s->state == HS_IDLE)
+    if (s->state == HS_IDLE) {
+        s->close_why = DSC_SHUTDOWN;
         close_session(s);
+    }
 }
 
 static void ds_close_now(struct ds_conn *c)
 {
+    ((struct h1_session *)c)->close_why = DSC_SHUTDOWN;
     close_session((struct h1_session *)c);
 }
 
@@ -723,6 +748,7 @@ static void op_response_abort(void *arg)
     /* Flush what the client already has coming, then cut: with a length or chunked framing
      * left incomplete, the client knows the response is broken. */
     s->keep_alive = 0;
+    s->close_why = DSC_ERROR;
     s->state = HS_CLOSING;
     bufferevent_disable(s->bev, EV_READ);
     if (!evbuffer_get_length(bufferevent_get_output(s->bev)))

@@ -76,6 +76,7 @@ struct h2_session {
     int32_t max_client_stream;        /* highest stream id the client has opened */
     uint32_t open_streams;            /* request streams nghttp2 has not closed yet */
     int settings_sent;                /* our first SETTINGS went out (see session_send) */
+    enum ds_close_reason close_why;   /* counted when the connection ends */
     double reset_tokens;              /* token bucket for client RST_STREAM frames */
     uint64_t reset_refill_ms;
     uint32_t nstreams;                /* stream objects alive */
@@ -130,6 +131,7 @@ static void start_drain(struct h2_session *s)
 {
     if (s->state != H2_ACTIVE)
         return;
+    s->close_why = DSC_SHUTDOWN;
     s->state = H2_NOTICE_SENT;
     nghttp2_submit_shutdown_notice(s->ng);
     nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, PING_NOTICE);
@@ -139,8 +141,10 @@ static void start_drain(struct h2_session *s)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_session *s = arg;
-    if (s->state == H2_ACTIVE)
+    if (s->state == H2_ACTIVE) {
         log_debug("h2 client connection idle for keepalive_timeout: GOAWAY");
+        s->close_why = DSC_KEEPALIVE_TIMEOUT;
+    }
     send_final_goaway(s);   /* idle, or no PING ack in time during a drain */
     session_send(s);
 }
@@ -319,6 +323,7 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     const struct cfg_listener *lc = s->l->cfg;
     s->streams_started++;
     s->w->stats.ds_requests++;
+    STAT_INC(s->l->stats.requests_h2);
     if (st->too_large) {
         submit_simple_response(s, st->id, 431);
         st->ex_done = 1;
@@ -363,9 +368,14 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
         exchange_request_end(st->ex, NULL);
 
     /* nginx's keep-alive limits, h2 style: this stream is served, then GOAWAY. */
-    if ((lc->keepalive_requests && s->streams_started >= lc->keepalive_requests) ||
-        (lc->keepalive_time_ms && now_ms() - s->created_ms >= lc->keepalive_time_ms))
+    if (s->state == H2_ACTIVE && lc->keepalive_requests && s->streams_started >= lc->keepalive_requests) {
+        s->close_why = DSC_KEEPALIVE_REQUESTS;
         send_final_goaway(s);
+    } else if (s->state == H2_ACTIVE && lc->keepalive_time_ms &&
+               now_ms() - s->created_ms >= lc->keepalive_time_ms) {
+        s->close_why = DSC_KEEPALIVE_TIME;
+        send_final_goaway(s);
+    }
 }
 
 /* RFC 9113 §5.1.1: a new stream's id must exceed every id the client used before; HEADERS
@@ -386,6 +396,7 @@ static int reset_allowed(struct h2_session *s)
     s->reset_tokens += (double)(now - s->reset_refill_ms) * RESET_RATE / 1000.0;
     if (s->reset_tokens > RESET_BURST)
         s->reset_tokens = RESET_BURST;
+    s->close_why = DSC_CLIENT_CLOSE;
     s->reset_refill_ms = now;
     if (s->reset_tokens < 1)
         return 0;
@@ -398,6 +409,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     struct h2_session *s = user;
     if (frame->hd.type == NGHTTP2_RST_STREAM && !reset_allowed(s)) {
         log_warn("h2 client connection: too many stream resets (rapid reset): GOAWAY ENHANCE_YOUR_CALM");
+        s->close_why = DSC_ERROR;
         nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
         return 0;
     }
@@ -715,6 +727,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
         /* Protocol errors have queued a GOAWAY; floods get ENHANCE_YOUR_CALM. Queue what
          * fits, then close lingering, so the GOAWAY is not lost to an RST. */
         log_info("h2 client connection closed: %s", nghttp2_strerror((int)n));
+        s->close_why = DSC_ERROR;
         /* Some fatal errors return without a GOAWAY queued; terminating an already
          * terminated session is a harmless no-op. */
         nghttp2_session_terminate_session(s->ng, n == NGHTTP2_ERR_FLOODED ||
@@ -745,6 +758,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct h2_session *s = arg;
+    if (s->state == H2_ACTIVE)
+        s->close_why = (what & BEV_EVENT_EOF) ? DSC_CLIENT_CLOSE : DSC_ERROR;
     if (what & BEV_EVENT_TIMEOUT)
         log_info("h2 client connection: send_timeout");
     else
@@ -774,6 +789,7 @@ static void session_close(struct h2_session *s, int linger)
         return;
     log_debug("h2 client connection closing (%s, state %d, %u streams open)",
               linger ? "lingering" : "at once", (int)s->state, s->open_streams);
+    worker_conn_count_close(s->l, s->close_why);
     s->state = H2_DEAD;
     struct h2_stream *st;
     /* Streams still open: their exchanges are cut (the connection is gone). */
@@ -789,7 +805,7 @@ static void session_close(struct h2_session *s, int linger)
     if (linger) {
         linger_close(s->w, s->l, s->bev, s->tls, &s->base);
     } else {
-        bufferevent_free(s->bev);
+        conn_bufferevent_free(s->bev, s->tls);
         worker_conn_closed(s->w, s->l, &s->base);
     }
     s->bev = NULL;
@@ -805,6 +821,7 @@ static void ds_drain(struct ds_conn *c)
 
 static void ds_close_now(struct ds_conn *c)
 {
+    ((struct h2_session *)c)->close_why = DSC_SHUTDOWN;
     session_close((struct h2_session *)c, 0);
 }
 
@@ -830,6 +847,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     s->tls = tls;
     s->created_ms = now_ms();
     s->reset_tokens = RESET_BURST;
+    s->close_why = DSC_CLIENT_CLOSE;
     s->reset_refill_ms = s->created_ms;
     memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     TAILQ_INIT(&s->streams);
@@ -890,7 +908,7 @@ fail:
             event_free(s->process_ev);
         free(s);
     }
-    bufferevent_free(bev);
+    conn_bufferevent_free(bev, tls);
     worker_conn_closed(w, l, replaces);
     return NULL;
 }

@@ -2,6 +2,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -23,6 +25,14 @@ struct lingerer {
     int shut;
 };
 
+void conn_bufferevent_free(struct bufferevent *bev, int tls)
+{
+    SSL *ssl = tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (ssl)
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    bufferevent_free(bev);
+}
+
 static void free_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lingerer *g = arg;
@@ -34,7 +44,7 @@ static void finish(struct lingerer *g)
 {
     if (!g->bev)
         return;
-    bufferevent_free(g->bev);
+    conn_bufferevent_free(g->bev, g->tls);
     g->bev = NULL;
     event_free(g->timer);
     worker_conn_closed(g->w, g->l, &g->base);
@@ -90,7 +100,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
         if (g && g->free_ev)
             event_free(g->free_ev);
         free(g);
-        bufferevent_free(bev);
+        conn_bufferevent_free(bev, tls);
         worker_conn_closed(w, l, replaces);
         return;
     }

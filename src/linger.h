@@ -13,6 +13,12 @@ struct listener_rt;
 struct bufferevent;
 struct ds_conn;
 
+/* Frees a client connection's bufferevent. For TLS, the SSL is first marked as shut down:
+ * OpenSSL otherwise takes a session freed without close_notify for a bad one and drops it
+ * from the cache, and clients that simply hang up (most) could not resume (nginx does the
+ * same). */
+void conn_bufferevent_free(struct bufferevent *bev, int tls);
+
 /* Takes over <bev> and <replaces>'s place in the worker's connection list. */
 void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
                   struct ds_conn *replaces);

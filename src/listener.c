@@ -1,5 +1,6 @@
 #include "listener.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <openssl/err.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "h1_server.h"
@@ -39,6 +41,120 @@ int listener_bind(const struct cfg_sockaddr *a, char *err, size_t errlen)
         return -1;
     }
     return fd;
+}
+
+/* --- socket activation (sd_listen_fds(3) semantics) ---------------------------------- */
+
+#define LISTEN_FDS_START 3
+
+size_t listener_passed_fds(int **out)
+{
+    *out = NULL;
+    const char *s_pid = getenv("LISTEN_PID"), *s_fds = getenv("LISTEN_FDS");
+    size_t n = 0;
+    if (s_pid && s_fds) {
+        char *end;
+        errno = 0;
+        unsigned long long pid = strtoull(s_pid, &end, 10);
+        int ok = !errno && !*end && *s_pid && pid == (unsigned long long)getpid();
+        errno = 0;
+        unsigned long long cnt = strtoull(s_fds, &end, 10);
+        if (ok && !errno && !*end && *s_fds && cnt > 0 && cnt <= 4096)
+            n = (size_t)cnt;
+    }
+    /* Not for our children, whatever we did with them. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (!n)
+        return 0;
+    int *fds = malloc(n * sizeof *fds);
+    if (!fds) {
+        log_error("socket activation: out of memory; ignoring %zu passed sockets", n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int fd = LISTEN_FDS_START + (int)i;
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0) {
+            log_warn("socket activation: passed fd %d is not open", fd);
+            fds[i] = -1;
+            continue;
+        }
+        fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+        fds[i] = fd;
+    }
+    *out = fds;
+    return n;
+}
+
+static int same_address(const struct sockaddr_storage *x, const struct cfg_sockaddr *a)
+{
+    if (x->ss_family != a->ss.ss_family)
+        return 0;
+    if (x->ss_family == AF_INET) {
+        const struct sockaddr_in *p = (const struct sockaddr_in *)x;
+        const struct sockaddr_in *q = (const struct sockaddr_in *)&a->ss;
+        return p->sin_port == q->sin_port && p->sin_addr.s_addr == q->sin_addr.s_addr;
+    }
+    if (x->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)x;
+        const struct sockaddr_in6 *q = (const struct sockaddr_in6 *)&a->ss;
+        return p->sin6_port == q->sin6_port &&
+               memcmp(&p->sin6_addr, &q->sin6_addr, sizeof p->sin6_addr) == 0 &&
+               (!q->sin6_scope_id || p->sin6_scope_id == q->sin6_scope_id);
+    }
+    return 0;
+}
+
+int listener_take_passed(int *fds, size_t nfds, const struct cfg_sockaddr *a)
+{
+    for (size_t i = 0; i < nfds; i++) {
+        if (fds[i] < 0)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int type = 0, acc = 0;
+        socklen_t tl = sizeof type, al = sizeof acc;
+        if (getsockname(fds[i], (struct sockaddr *)&ss, &len) < 0 ||
+            getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+            getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || !acc ||
+            !same_address(&ss, a))
+            continue;
+        int fd = fds[i];
+        fds[i] = -1;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        return fd;
+    }
+    return -1;
+}
+
+void listener_close_passed(int *fds, size_t nfds)
+{
+    for (size_t i = 0; i < nfds; i++) {
+        if (fds[i] < 0)
+            continue;
+        char text[INET6_ADDRSTRLEN + 16] = "?";
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fds[i], (struct sockaddr *)&ss, &len) == 0) {
+            char host[INET6_ADDRSTRLEN];
+            if (ss.ss_family == AF_INET &&
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host))
+                snprintf(text, sizeof text, "%s:%u", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+            else if (ss.ss_family == AF_INET6 &&
+                     inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host))
+                snprintf(text, sizeof text, "[%s]:%u", host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+            else if (ss.ss_family == AF_UNIX)
+                snprintf(text, sizeof text, "a unix socket");
+        }
+        log_warn("socket activation: passed fd %d (%s) matches no configured listen address; "
+                 "closing it", fds[i], text);
+        close(fds[i]);
+        fds[i] = -1;
+    }
 }
 
 /* A TLS connection until its handshake is done; then it becomes an h1 or h2 session by
@@ -75,6 +191,7 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
     struct listener_rt *l = p->l;
     if (!(what & BEV_EVENT_CONNECTED)) {
         unsigned long e = bufferevent_get_openssl_error(bev);
+        worker_conn_count_close(l, DSC_ERROR);
         log_debug("listener %s: TLS handshake failed: %s", l->cfg->name,
                   (what & BEV_EVENT_TIMEOUT) ? "handshake_timeout"
                   : e ? ERR_reason_error_string(e) : "connection closed");
@@ -97,7 +214,9 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
 
 static void pending_drain(struct ds_conn *c)
 {
-    pending_end((struct tls_pending *)c, 1);
+    struct tls_pending *p = (struct tls_pending *)c;
+    worker_conn_count_close(p->l, DSC_SHUTDOWN);
+    pending_end(p, 1);
 }
 
 static const struct ds_conn_ops pending_ops = { pending_drain, pending_drain };
@@ -148,6 +267,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     w->stats.ds_accepted++;
+    STAT_INC(l->stats.accepted);
     if (l->tls) {
         start_tls(l, fd, sa);
     } else {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/crypto.h>
@@ -13,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <yaml.h>
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
+#include "admin.h"
 #include "config.h"
 #include "listener.h"
+#include "metrics.h"
 #include "log.h"
+#include "notify.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -36,7 +37,10 @@ struct daemon_state {
     struct event *exited_ev;
     struct event *shutdown_timer;
     struct event **ticket_timers;   /* [listener]: session ticket key rotation */
+    struct metrics_view view;       /* what the admin listener reads */
+    struct admin *admin;
     int stopping;
+    struct notify_monitor *monitor;   /* sd_notify watchdog and STATUS=; NULL = none */
 };
 
 static struct daemon_state *the_daemon;
@@ -50,7 +54,8 @@ static void usage(FILE *f)
             "  -V, --version      print version and library versions\n"
             "  -h, --help         this text\n"
             "Signals: SIGTERM/SIGINT stop gracefully (in-flight requests finish, up to\n"
-            "shutdown_timeout); a second one stops at once.\n");
+            "shutdown_timeout); a second one stops at once. SIGQUIT stops at once.\n"
+            "SIGUSR1 reopens the log files. SIGHUP (reload) is not supported yet.\n");
 }
 
 static void print_version(void)
@@ -61,15 +66,6 @@ static void print_version(void)
     printf("nghttp2 %s\n", ng ? ng->version_str : "?");
     printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("libyaml %s\n", yaml_get_version_string());
-}
-
-static void notify(const char *state)
-{
-#ifdef HAVE_LIBSYSTEMD
-    sd_notify(0, state);
-#else
-    (void)state;
-#endif
 }
 
 static void worker_exited(struct worker *w)
@@ -104,13 +100,76 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     d->stopping = 1;
-    notify("STOPPING=1");
+    notify_monitor_stopping(d->monitor);
+    notify_send("STOPPING=1\nSTATUS=stopping: %llu connections left",
+                (unsigned long long)notify_monitor_connections(d->monitor));
     uint64_t ms = d->rt.cfg->shutdown_timeout_ms;
     log_info("signal %d: graceful stop (shutdown_timeout %llums)", (int)sig, (unsigned long long)ms);
     for (uint32_t i = 0; i < d->nworkers; i++)
         worker_request_drain(&d->workers[i]);
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     evtimer_add(d->shutdown_timer, &tv);
+}
+
+/* --- operations signals (SIGQUIT, SIGUSR1, SIGHUP) ------------------------------------ */
+
+static void quit_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    log_info("signal %d (SIGQUIT): stopping at once, closing every connection", (int)sig);
+    if (!d->stopping) {
+        d->stopping = 1;
+        notify_monitor_stopping(d->monitor);
+        notify_send("STOPPING=1\nSTATUS=stopping at once (SIGQUIT)");
+    }
+    for (uint32_t i = 0; i < d->nworkers; i++)
+        worker_request_stop(&d->workers[i]);
+}
+
+static void reopen_logs_cb(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("signal %d (SIGUSR1): reopening log files", (int)sig);
+    log_reopen_all();
+}
+
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    log_warn("signal %d (SIGHUP): reload is not supported by this version; restart to apply "
+             "configuration changes", (int)sig);
+}
+
+/* Sockets passed by the service manager (socket activation), adopted by build_runtime. */
+static int *passed_fds;
+static size_t npassed_fds;
+
+static void release_passed_fds(void)
+{
+    listener_close_passed(passed_fds, npassed_fds);
+    free(passed_fds);
+    passed_fds = NULL;
+    npassed_fds = 0;
+}
+
+/* One socket per worker for <a>: a passed socket (the same one, dup()ed, for every worker) or
+ * SO_REUSEPORT sockets bound here. */
+static int open_listen_fd(const struct cfg_listener *l, size_t a, uint32_t w, int *adopted,
+                          char *err, size_t errlen)
+{
+    if (w == 0) {
+        *adopted = listener_take_passed(passed_fds, npassed_fds, &l->addrs[a]);
+        if (*adopted >= 0)
+            log_info("listener %s: adopted the socket passed by the service manager for %s",
+                     l->name, l->addrs[a].text);
+    }
+    if (*adopted < 0)
+        return listener_bind(&l->addrs[a], err, errlen);
+    if (w == 0)
+        return *adopted;
+    int fd = fcntl(*adopted, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot dup the passed socket for %s: %s", l->addrs[a].text,
+                 strerror(errno));
+    return fd;
 }
 
 static void rotate_tickets_cb(evutil_socket_t fd, short what, void *arg)
@@ -174,15 +233,17 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
         rt->listen_fds[i] = malloc(l->naddrs * cfg->workers * sizeof(int));
         if (!rt->listen_fds[i])
             return -1;
-        for (size_t a = 0; a < l->naddrs; a++)
+        for (size_t a = 0; a < l->naddrs; a++) {
+            int adopted = -1;
             for (uint32_t w = 0; w < cfg->workers; w++) {
-                int fd = listener_bind(&l->addrs[a], err, sizeof err);
+                int fd = open_listen_fd(l, a, w, &adopted, err, sizeof err);
                 if (fd < 0) {
                     log_error("listener %s: %s", l->name, err);
                     return -1;
                 }
                 rt->listen_fds[i][a * cfg->workers + w] = fd;
             }
+        }
     }
     return 0;
 }
@@ -238,6 +299,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* Before anything else opens a descriptor: the passed ones are 3.. (socket activation). */
+    if (!test_only)
+        npassed_fds = listener_passed_fds(&passed_fds);
     char err[1024];
     struct ferry_config *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
@@ -266,6 +330,7 @@ int main(int argc, char **argv)
     d.base = event_base_new();
     if (!d.base || build_runtime(&d.rt, cfg) < 0)
         goto out;
+    release_passed_fds();   /* the ones no listen address wanted */
     if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0) {
         log_error("cannot write pid_file %s: %s", cfg->pid_file, strerror(errno));
         goto out;
@@ -274,11 +339,14 @@ int main(int argc, char **argv)
         goto out;
     d.exited_ev = event_new(d.base, -1, 0, exited_cb, &d);
     d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
-    struct event *sigs[2] = {
+    struct event *sigs[5] = {
         evsignal_new(d.base, SIGTERM, signal_cb, &d),
         evsignal_new(d.base, SIGINT, signal_cb, &d),
+        evsignal_new(d.base, SIGQUIT, quit_cb, &d),
+        evsignal_new(d.base, SIGUSR1, reopen_logs_cb, &d),
+        evsignal_new(d.base, SIGHUP, hup_cb, &d),
     };
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 5; i++)
         if (sigs[i])
             event_add(sigs[i], NULL);
 
@@ -294,6 +362,17 @@ int main(int argc, char **argv)
         d.workers[i].exited = worker_exited;
         d.nworkers = i + 1;
     }
+    d.view = (struct metrics_view){ .rt = &d.rt, .workers = d.workers, .nworkers = d.nworkers,
+                                    .started = time(NULL), .generation = 1 };
+    if (cfg->admin) {
+        char aerr[512];
+        d.admin = admin_start(d.base, cfg->admin, &d.view, aerr, sizeof aerr);
+        if (!d.admin) {
+            log_error("admin: %s", aerr);
+            goto out_workers;
+        }
+        log_info("admin listener on %s (/metrics, /status, /healthz)", cfg->admin->addr.text);
+    }
     for (uint32_t i = 0; i < d.nworkers; i++)
         if (worker_start(&d.workers[i]) < 0) {
             log_error("cannot start worker thread %u", i);
@@ -303,12 +382,18 @@ int main(int argc, char **argv)
         for (size_t a = 0; a < cfg->listeners[i].naddrs; a++)
             log_info("listener %s on %s", cfg->listeners[i].name, cfg->listeners[i].addrs[a].text);
     log_info("ferry %s started: %u workers, config %s", FERRY_VERSION, cfg->workers, path);
-    notify("READY=1");
+    d.monitor = notify_monitor_start(d.base, d.workers, d.nworkers);
+    if (notify_send("READY=1\nSTATUS=serving %zu listeners with %u workers", cfg->nlisteners,
+                    cfg->workers) < 0)
+        log_warn("sd_notify to NOTIFY_SOCKET failed: %s", strerror(errno));
     event_base_dispatch(d.base);
     status = 0;
     log_info("ferry stopped");
 
 out_workers:
+    admin_stop(d.admin);   /* it reads the workers' pools: gone before they are */
+    d.admin = NULL;
+    notify_monitor_free(d.monitor);   /* its timers live on the workers' bases */
     if (status != 0)
         for (uint32_t i = 0; i < d.nworkers; i++)
             if (d.workers[i].thread)
@@ -317,7 +402,7 @@ out_workers:
         worker_join_and_free(&d.workers[i]);
     free(d.workers);
 out_sig:
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 5; i++)
         if (sigs[i])
             event_free(sigs[i]);
     if (d.exited_ev)
@@ -331,6 +416,7 @@ out:
     free(d.ticket_timers);
     if (cfg->pid_file && status == 0)
         unlink(cfg->pid_file);
+    release_passed_fds();
     free_runtime(&d.rt);
     if (d.base)
         event_base_free(d.base);

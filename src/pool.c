@@ -20,6 +20,7 @@ struct pool {
     uint32_t nbusy;                   /* ACTIVE + CONNECTING */
     TAILQ_HEAD(, pool_waiter) waiters;
     uint32_t nwaiters;
+    struct pool_stats stats;
 };
 
 /* Backend closes younger than this are not taken as its idle timeout: they are restarts or
@@ -27,6 +28,8 @@ struct pool {
  * LEARN_EXPIRE_MS so a one-off event cannot lower the timeout for good. */
 #define LEARN_MIN_MS 250
 #define LEARN_EXPIRE_MS (10 * 60 * 1000)
+
+_Static_assert(CLOSE_SHUTDOWN + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
 const char *close_reason_str(enum close_reason r)
 {
@@ -77,7 +80,10 @@ void pool_free(struct pool *p)
 const struct cfg_server *pool_server(const struct pool *p) { return p->srv; }
 const struct cfg_upstream *pool_upstream(const struct pool *p) { return p->up; }
 struct worker *pool_worker(const struct pool *p) { return p->w; }
-uint32_t pool_active(const struct pool *p) { return p->nbusy; }
+uint32_t pool_active(const struct pool *p) { return __atomic_load_n(&p->nbusy, __ATOMIC_RELAXED); }
+uint32_t pool_idle_count(const struct pool *p) { return __atomic_load_n(&p->nidle, __ATOMIC_RELAXED); }
+uint32_t pool_queue_len(const struct pool *p) { return __atomic_load_n(&p->nwaiters, __ATOMIC_RELAXED); }
+struct pool_stats *pool_stats(struct pool *p) { return &p->stats; }
 
 static uint64_t margin_below(uint64_t ms)
 {
@@ -96,6 +102,8 @@ static uint64_t learned_ms(const struct pool *p)
         return 0;
     return __atomic_load_n(&p->state->learned_idle_ms, __ATOMIC_RELAXED);
 }
+
+uint64_t pool_learned_idle_ms(const struct pool *p) { return learned_ms(p); }
 
 uint64_t pool_idle_timeout_ms(const struct pool *p)
 {
@@ -155,8 +163,10 @@ static void unlink_idle(struct upconn *c)
         event_del(c->idle_timer);
 }
 
-static void count_close(struct worker_stats *st, enum close_reason why)
+static void count_close(struct pool *p, enum close_reason why)
 {
+    STAT_INC(p->stats.closed[why]);
+    struct worker_stats *st = &p->w->stats;
     switch (why) {
     case CLOSE_IDLE_TIMEOUT: st->us_closed_idle_timeout++; break;
     case CLOSE_PEER_IDLE:
@@ -191,6 +201,7 @@ static int dial(struct pool *p, struct pool_waiter *wt)
     }
     p->nbusy++;
     p->w->stats.us_opened++;
+    STAT_INC(p->stats.opened);
     TAILQ_INSERT_TAIL(&p->all, c, all_link);
     wt->dialing = c;
     log_debug("upstream %s server %s: dialling a new connection", p->up->name, p->srv->address);
@@ -200,6 +211,7 @@ static int dial(struct pool *p, struct pool_waiter *wt)
 static void queue_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pool_waiter *wt = arg;
+    STAT_INC(wt->pool->stats.queue_timeouts);
     pool_cancel(wt);
     exchange_upstream_error(wt->ex, UPERR_QUEUE_TIMEOUT, 0, 0, 0);
 }
@@ -227,6 +239,7 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
         c->state = UC_ACTIVE;
         p->nbusy++;
         p->w->stats.us_reused++;
+        STAT_INC(p->stats.reused);
         return c;
     }
     if (fresh && p->up->max_connections && total_conns(p) >= p->up->max_connections &&
@@ -243,6 +256,7 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
         return NULL;
     }
     if (p->nwaiters >= p->up->max_queue || p->up->queue_timeout_ms == 0) {
+        STAT_INC(p->stats.queue_full);
         *err = UPERR_QUEUE_FULL;
         return NULL;
     }
@@ -349,6 +363,7 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
     if (wt) {
         c->state = UC_ACTIVE;
         w->stats.us_reused++;
+        STAT_INC(p->stats.reused);
         exchange_attach(wt->ex, c);
         return;
     }
@@ -385,7 +400,7 @@ void pool_close(struct upconn *c, enum close_reason why)
         p->nbusy--;
     c->state = UC_CLOSED;
     TAILQ_REMOVE(&p->all, c, all_link);
-    count_close(&p->w->stats, why);
+    count_close(p, why);
     log_debug("upstream %s server %s: connection closed (%s) after %u requests",
               p->up->name, p->srv->address, close_reason_str(why), c->requests);
     if (c->bev) {

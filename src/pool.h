@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "exchange.h"
+#include "metrics.h"
 
 struct worker;
 struct bufferevent;
@@ -105,6 +106,12 @@ void pool_learn_race(struct upconn *c, uint64_t idle_age_ms);
 
 /* Effective idle timeout for this server now (configured, hint and learned), in ms. */
 uint64_t pool_idle_timeout_ms(const struct pool *p);
+
+/* Counters and gauges for metrics: written by the owning worker only, read by anyone. */
+struct pool_stats *pool_stats(struct pool *p);
+uint32_t pool_idle_count(const struct pool *p);
+uint32_t pool_queue_len(const struct pool *p);
+uint64_t pool_learned_idle_ms(const struct pool *p);   /* 0 = nothing learned */
 
 const struct cfg_server *pool_server(const struct pool *p);
 const struct cfg_upstream *pool_upstream(const struct pool *p);

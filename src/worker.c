@@ -147,6 +147,11 @@ void worker_request_drain(struct worker *w) { event_active(w->drain_ev, 0, 0); }
 
 void worker_request_stop(struct worker *w) { event_active(w->stop_ev, 0, 0); }
 
+void worker_conn_count_close(struct listener_rt *l, enum ds_close_reason why)
+{
+    STAT_INC(l->stats.closed[why]);
+}
+
 void worker_conn_add(struct worker *w, struct listener_rt *l, struct ds_conn *c)
 {
     TAILQ_INSERT_TAIL(&w->sessions, c, link);

@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct event_base;
 struct event;
@@ -56,6 +57,7 @@ struct listener_rt {
     size_t nevl;
     uint32_t nconns;
     int paused;                           /* accept disabled at max_connections */
+    struct listener_stats stats;
 };
 
 struct worker_stats {
@@ -101,5 +103,7 @@ void worker_join_and_free(struct worker *w);
 void worker_conn_add(struct worker *w, struct listener_rt *l, struct ds_conn *c);
 void worker_conn_replace(struct worker *w, struct ds_conn *old, struct ds_conn *c);
 void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn *c);
+/* Counts why a client connection ended (for metrics); call once per connection. */
+void worker_conn_count_close(struct listener_rt *l, enum ds_close_reason why);
 
 #endif

@@ -516,8 +516,10 @@ static const struct bad {
     { "unknown_route", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n"
       "    routes: [{upstream: app, prefix: /}]\n" UPSTREAMS, "4:30:", "unknown key 'prefix' in route" },
     { "unknown_server", LISTENERS UPSTREAMS "        wieght: 2\n", "10:9:", "unknown key 'wieght' in server; expected 'weight'" },
-    { "reserved_admin", "admin:\n  listen: 127.0.0.1:9901\n" MINIMAL, "1:1:",
-      "key 'admin' is not supported by this version of ferry yet" },
+    { "admin_bad_listen", "admin:\n  listen: localhost:9901\n" MINIMAL, "2:11:",
+      "invalid admin listen address 'localhost:9901'; expected host:port with a numeric host" },
+    { "admin_no_listen", "admin:\n  port: 9901\n" MINIMAL, "2:3:",
+      "unknown key 'port'" },
     { "tls_empty_map", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    tls: {}\n"
       "    routes: [{upstream: app}]\n" UPSTREAMS, "4:10:",
       "listener tls is missing required key 'certificates'; expected a non-empty sequence" },

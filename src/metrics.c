@@ -1,0 +1,316 @@
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pool.h"
+#include "upstream.h"
+#include "worker.h"
+
+/* Upper bounds of the response-time histogram, in microseconds. */
+static const uint64_t rt_bounds_us[RT_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
+};
+
+const char *ds_close_reason_str(enum ds_close_reason r)
+{
+    static const char *const names[DSC_COUNT] = {
+        "keepalive_requests", "keepalive_time", "keepalive_timeout", "client_close", "error",
+        "shutdown",
+    };
+    return (unsigned)r < DSC_COUNT ? names[r] : "?";
+}
+
+void metrics_observe_rt(struct pool_stats *st, uint64_t us)
+{
+    size_t i = 0;
+    while (i < RT_BUCKETS && us > rt_bounds_us[i])
+        i++;
+    STAT_INC(st->rt_buckets[i]);
+    STAT_ADD(st->rt_sum_us, us);
+    STAT_INC(st->rt_count);
+}
+
+/* Label values are configuration names and addresses; escape them as the format asks. */
+static void label(struct evbuffer *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            evbuffer_add_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else
+            evbuffer_add(b, s, 1);
+    }
+}
+
+static void family(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void server_labels(struct evbuffer *b, const struct cfg_upstream *u, const struct cfg_server *s)
+{
+    evbuffer_add(b, "upstream=\"", 10);
+    label(b, u->name);
+    evbuffer_add(b, "\",server=\"", 10);
+    label(b, s->address);
+    evbuffer_add(b, "\"", 1);
+}
+
+/* Sum over workers of one pool field, selected by offset into struct pool_stats. */
+static uint64_t pool_sum(const struct metrics_view *v, size_t u, size_t s, size_t off)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++) {
+        const uint64_t *f = (const uint64_t *)((const char *)pool_stats(v->workers[w].upstreams[u].pools[s]) + off);
+        n += STAT_GET(*f);
+    }
+    return n;
+}
+
+typedef uint32_t (*pool_gauge_fn)(const struct pool *);
+
+static uint64_t pool_gauge(const struct metrics_view *v, size_t u, size_t s, pool_gauge_fn fn)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        n += fn(v->workers[w].upstreams[u].pools[s]);
+    return n;
+}
+
+#define FOR_SERVERS(cfg, u, s) \
+    for (size_t u = 0; u < (cfg)->nupstreams; u++) \
+        for (size_t s = 0; s < (cfg)->upstreams[u].nservers; s++)
+
+static void render_pool_counter(struct evbuffer *b, const struct metrics_view *v, const char *name,
+                                const char *help, size_t off)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    family(b, name, "counter", help);
+    FOR_SERVERS(cfg, u, s) {
+        evbuffer_add_printf(b, "%s{", name);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)pool_sum(v, u, s, off));
+    }
+}
+
+static void render_pool_gauge(struct evbuffer *b, const struct metrics_view *v, const char *name,
+                              const char *help, pool_gauge_fn fn)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    family(b, name, "gauge", help);
+    FOR_SERVERS(cfg, u, s) {
+        evbuffer_add_printf(b, "%s{", name);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)pool_gauge(v, u, s, fn));
+    }
+}
+
+static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    render_pool_counter(b, v, "ferry_upstream_connections_opened_total",
+                        "Upstream connections dialled.", offsetof(struct pool_stats, opened));
+    render_pool_counter(b, v, "ferry_upstream_connections_reused_total",
+                        "Requests served on an upstream connection that had carried one before.",
+                        offsetof(struct pool_stats, reused));
+    family(b, "ferry_upstream_connections_closed_total", "counter",
+           "Upstream connections closed, by reason.");
+    FOR_SERVERS(cfg, u, s) {
+        for (int r = 0; r < UPSTREAM_CLOSE_REASONS; r++) {
+            evbuffer_add(b, "ferry_upstream_connections_closed_total{", 40);
+            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            evbuffer_add_printf(b, ",reason=\"%s\"} %llu\n", close_reason_str((enum close_reason)r),
+                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, closed) +
+                                                                          (size_t)r * sizeof(uint64_t)));
+        }
+    }
+    render_pool_gauge(b, v, "ferry_upstream_connections_idle", "Idle pooled upstream connections.",
+                      pool_idle_count);
+    render_pool_gauge(b, v, "ferry_upstream_connections_active",
+                      "Upstream connections carrying a request or being dialled.", pool_active);
+    render_pool_gauge(b, v, "ferry_upstream_queue_waiting",
+                      "Requests waiting for a connection (max_connections reached).", pool_queue_len);
+    render_pool_counter(b, v, "ferry_upstream_queue_timeouts_total",
+                        "Requests that waited queue_timeout for a connection in vain.",
+                        offsetof(struct pool_stats, queue_timeouts));
+    render_pool_counter(b, v, "ferry_upstream_queue_full_total",
+                        "Requests refused because the wait queue was full.",
+                        offsetof(struct pool_stats, queue_full));
+    render_pool_counter(b, v, "ferry_upstream_retries_total", "Safe retries of failed requests.",
+                        offsetof(struct pool_stats, retries));
+    family(b, "ferry_upstream_responses_total", "counter",
+           "Upstream responses by status class; code=\"none\" when no response came.");
+    static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+    FOR_SERVERS(cfg, u, s) {
+        for (int k = 0; k < 6; k++) {
+            evbuffer_add(b, "ferry_upstream_responses_total{", 31);
+            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            evbuffer_add_printf(b, ",code=\"%s\"} %llu\n", classes[k],
+                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, responses) +
+                                                                          (size_t)k * sizeof(uint64_t)));
+        }
+    }
+    family(b, "ferry_upstream_response_seconds", "histogram",
+           "Time from the request's connection attempt to the upstream response head.");
+    FOR_SERVERS(cfg, u, s) {
+        uint64_t cum = 0;
+        for (int k = 0; k <= RT_BUCKETS; k++) {
+            cum += pool_sum(v, u, s, offsetof(struct pool_stats, rt_buckets) + (size_t)k * sizeof(uint64_t));
+            evbuffer_add(b, "ferry_upstream_response_seconds_bucket{", 39);
+            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            if (k < RT_BUCKETS)
+                evbuffer_add_printf(b, ",le=\"%g\"} %llu\n", (double)rt_bounds_us[k] / 1e6, (unsigned long long)cum);
+            else
+                evbuffer_add_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        evbuffer_add(b, "ferry_upstream_response_seconds_sum{", 36);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %.6f\n", (double)pool_sum(v, u, s, offsetof(struct pool_stats, rt_sum_us)) / 1e6);
+        evbuffer_add(b, "ferry_upstream_response_seconds_count{", 38);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %llu\n",
+                            (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, rt_count)));
+    }
+    family(b, "ferry_upstream_learned_idle_timeout_seconds", "gauge",
+           "Idle age at which the backend was seen closing pooled connections (0: not learned).");
+    FOR_SERVERS(cfg, u, s) {
+        evbuffer_add(b, "ferry_upstream_learned_idle_timeout_seconds{", 44);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        uint64_t ms = v->nworkers ? pool_learned_idle_ms(v->workers[0].upstreams[u].pools[s]) : 0;
+        evbuffer_add_printf(b, "} %.3f\n", (double)ms / 1e3);
+    }
+}
+
+static uint64_t listener_sum(const struct metrics_view *v, size_t l, size_t off)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        n += STAT_GET(*(const uint64_t *)((const char *)&v->workers[w].listeners[l].stats + off));
+    return n;
+}
+
+static void listener_label(struct evbuffer *b, const struct cfg_listener *l)
+{
+    evbuffer_add(b, "listener=\"", 10);
+    label(b, l->name);
+    evbuffer_add(b, "\"", 1);
+}
+
+static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    family(b, "ferry_listener_connections_accepted_total", "counter", "Client connections accepted.");
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        evbuffer_add(b, "ferry_listener_connections_accepted_total{", 42);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, "} %llu\n",
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, accepted)));
+    }
+    family(b, "ferry_listener_connections_active", "gauge", "Client connections open.");
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        uint64_t n = 0;
+        for (uint32_t w = 0; w < v->nworkers; w++)
+            n += __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED);
+        evbuffer_add(b, "ferry_listener_connections_active{", 34);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
+    }
+    family(b, "ferry_listener_requests_total", "counter", "Requests (HTTP/2: streams) received.");
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        evbuffer_add(b, "ferry_listener_requests_total{", 30);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, ",protocol=\"http1\"} %llu\n",
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h1)));
+        evbuffer_add(b, "ferry_listener_requests_total{", 30);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, ",protocol=\"h2\"} %llu\n",
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h2)));
+    }
+    family(b, "ferry_listener_connections_closed_total", "counter", "Client connections closed, by reason.");
+    for (size_t l = 0; l < cfg->nlisteners; l++)
+        for (int r = 0; r < DSC_COUNT; r++) {
+            evbuffer_add(b, "ferry_listener_connections_closed_total{", 40);
+            listener_label(b, &cfg->listeners[l]);
+            evbuffer_add_printf(b, ",reason=\"%s\"} %llu\n", ds_close_reason_str((enum ds_close_reason)r),
+                                (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, closed) +
+                                                                           (size_t)r * sizeof(uint64_t)));
+        }
+}
+
+void metrics_render_prometheus(struct evbuffer *b, const struct metrics_view *v)
+{
+    family(b, "ferry_start_time_seconds", "gauge", "Start time of the process, seconds since the epoch.");
+    evbuffer_add_printf(b, "ferry_start_time_seconds %lld\n", (long long)v->started);
+    family(b, "ferry_workers", "gauge", "Worker threads.");
+    evbuffer_add_printf(b, "ferry_workers %u\n", v->nworkers);
+    family(b, "ferry_config_generation", "gauge", "Configuration generation in use (1 at start).");
+    evbuffer_add_printf(b, "ferry_config_generation %llu\n", (unsigned long long)v->generation);
+    family(b, "ferry_config_reloads_total", "counter", "Configuration reloads, by result.");
+    evbuffer_add_printf(b, "ferry_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)v->reloads_ok);
+    evbuffer_add_printf(b, "ferry_config_reloads_total{result=\"failed\"} %llu\n",
+                        (unsigned long long)v->reloads_failed);
+    render_listeners(b, v);
+    render_upstreams(b, v);
+}
+
+static void json_str(struct evbuffer *b, const char *s)
+{
+    evbuffer_add(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            evbuffer_add_printf(b, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            evbuffer_add_printf(b, "\\u%04x", (unsigned char)*s);
+        else
+            evbuffer_add(b, s, 1);
+    }
+    evbuffer_add(b, "\"", 1);
+}
+
+void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    evbuffer_add_printf(b, "{\"generation\":%llu,\"started\":%lld,\"uptime_seconds\":%lld,\"workers\":%u,"
+                           "\"config\":",
+                        (unsigned long long)v->generation, (long long)v->started,
+                        (long long)(time(NULL) - v->started), v->nworkers);
+    json_str(b, cfg->path ? cfg->path : "");
+    evbuffer_add(b, ",\"listeners\":[", 14);
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        uint64_t active = 0;
+        for (uint32_t w = 0; w < v->nworkers; w++)
+            active += __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED);
+        evbuffer_add_printf(b, "%s{\"name\":", l ? "," : "");
+        json_str(b, cfg->listeners[l].name);
+        evbuffer_add_printf(b, ",\"tls\":%s,\"connections\":%llu,\"accepted\":%llu,\"requests_http1\":%llu,"
+                               "\"requests_h2\":%llu}",
+                            cfg->listeners[l].tls ? "true" : "false", (unsigned long long)active,
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, accepted)),
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h1)),
+                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h2)));
+    }
+    evbuffer_add(b, "],\"upstreams\":[", 15);
+    for (size_t u = 0; u < cfg->nupstreams; u++) {
+        evbuffer_add_printf(b, "%s{\"name\":", u ? "," : "");
+        json_str(b, cfg->upstreams[u].name);
+        evbuffer_add(b, ",\"servers\":[", 12);
+        for (size_t s = 0; s < cfg->upstreams[u].nservers; s++) {
+            evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
+            json_str(b, cfg->upstreams[u].servers[s].address);
+            uint64_t learned = v->nworkers ? pool_learned_idle_ms(v->workers[0].upstreams[u].pools[s]) : 0;
+            evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"queued\":%llu,\"opened\":%llu,\"reused\":%llu,"
+                                   "\"learned_idle_timeout_ms\":%llu}",
+                                (unsigned long long)pool_gauge(v, u, s, pool_idle_count),
+                                (unsigned long long)pool_gauge(v, u, s, pool_active),
+                                (unsigned long long)pool_gauge(v, u, s, pool_queue_len),
+                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, opened)),
+                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, reused)),
+                                (unsigned long long)learned);
+        }
+        evbuffer_add(b, "]}", 2);
+    }
+    evbuffer_add(b, "]}\n", 3);
+}
