@@ -33,34 +33,30 @@ static void reply(struct evhttp_request *req, const char *type, struct evbuffer 
     evhttp_send_reply(req, HTTP_OK, "OK", body);
 }
 
-static void metrics_cb(struct evhttp_request *req, void *arg)
+typedef void (*render_fn)(struct evbuffer *out, const struct metrics_view *v);
+
+static void serve(struct evhttp_request *req, struct admin *a, const char *type, render_fn render)
 {
     if (refuse_method(req))
         return;
-    struct admin *a = arg;
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    metrics_render_prometheus(b, a->view);
-    reply(req, "text/plain; version=0.0.4; charset=utf-8", b);
+    render(b, a->view);
+    reply(req, type, b);
     evbuffer_free(b);
+}
+
+static void metrics_cb(struct evhttp_request *req, void *arg)
+{
+    serve(req, arg, "text/plain; version=0.0.4; charset=utf-8", metrics_render_prometheus);
 }
 
 static void status_cb(struct evhttp_request *req, void *arg)
 {
-    if (refuse_method(req))
-        return;
-    struct admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
-    metrics_render_status(b, a->view);
-    reply(req, "application/json", b);
-    evbuffer_free(b);
+    serve(req, arg, "application/json", metrics_render_status);
 }
 
 static void healthz_cb(struct evhttp_request *req, void *arg)

@@ -631,12 +631,7 @@ static void close_session(struct h1_session *s)
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);
-    if (linger) {
-        linger_close(s->w, s->l, s->bev, s->tls, &s->base);
-    } else {
-        conn_bufferevent_free(s->bev, s->tls);
-        worker_conn_closed(s->w, s->l, &s->base);
-    }
+    conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
 }

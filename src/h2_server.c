@@ -802,12 +802,7 @@ static void session_close(struct h2_session *s, int linger)
     }
     s->nstreams = 0;
     event_del(s->timer);
-    if (linger) {
-        linger_close(s->w, s->l, s->bev, s->tls, &s->base);
-    } else {
-        conn_bufferevent_free(s->bev, s->tls);
-        worker_conn_closed(s->w, s->l, &s->base);
-    }
+    conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
 }

@@ -120,3 +120,14 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
     read_cb(bev, g);
     write_cb(bev, g);
 }
+
+void conn_end(struct worker *w, struct listener_rt *l, struct ds_conn *c, struct bufferevent *bev,
+              int tls, int linger)
+{
+    if (linger) {
+        linger_close(w, l, bev, tls, c);
+        return;
+    }
+    conn_bufferevent_free(bev, tls);
+    worker_conn_closed(w, l, c);
+}

@@ -19,6 +19,12 @@ struct ds_conn;
  * same). */
 void conn_bufferevent_free(struct bufferevent *bev, int tls);
 
+/* Ends a session's connection: with <linger>, hands <bev> to a lingering close that takes
+ * <c>'s place in the worker's list; otherwise frees <bev> and unlinks <c>. Either way <bev>
+ * is no longer the caller's, and <c> may be freed by its owner once this returns. */
+void conn_end(struct worker *w, struct listener_rt *l, struct ds_conn *c, struct bufferevent *bev,
+              int tls, int linger);
+
 /* Takes over <bev> and <replaces>'s place in the worker's connection list. */
 void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
                   struct ds_conn *replaces);
