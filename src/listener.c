@@ -264,6 +264,10 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         close(fd);
         return;
     }
+    if (l->fd_starved) {
+        l->fd_starved = 0;
+        log_info("listener %s: descriptors available again; accepting", l->cfg->name);
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     w->stats.ds_accepted++;
@@ -286,12 +290,51 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     }
 }
 
+static void set_accepting(struct listener_rt *l, int on)
+{
+    for (size_t i = 0; i < l->nevl; i++) {
+        if (on)
+            evconnlistener_enable(l->evl[i]);
+        else
+            evconnlistener_disable(l->evl[i]);
+    }
+}
+
+/* Out of descriptors: the listening socket stays readable, so accepting again at once would
+ * spin. Pause for a moment (or until one of our connections closes, see
+ * listener_fd_freed), log once per episode; existing connections go on. */
+#define ACCEPT_RETRY_MS 100
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener_rt *l = arg;
+    if (l->fd_starved && !l->paused && !l->w->draining)
+        set_accepting(l, 1);
+}
+
 static void accept_error_cb(struct evconnlistener *evl, void *arg)
 {
     struct listener_rt *l = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    /* EMFILE/ENFILE: out of descriptors. Log and carry on; existing connections go on. */
-    log_error("listener %s: accept: %s", l->cfg->name, evutil_socket_error_to_string(err));
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        log_error("listener %s: accept: %s", l->cfg->name, evutil_socket_error_to_string(err));
+        return;
+    }
+    if (!l->fd_starved)
+        log_error("listener %s: accept: %s; not accepting new connections until descriptors "
+                  "free up (existing connections are served)", l->cfg->name,
+                  evutil_socket_error_to_string(err));
+    l->fd_starved = 1;
+    set_accepting(l, 0);
+    struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+    if (l->accept_retry)
+        evtimer_add(l->accept_retry, &tv);
+}
+
+void listener_fd_freed(struct listener_rt *l)
+{
+    if (l->fd_starved && !l->paused && !l->w->draining)
+        set_accepting(l, 1);
 }
 
 int listener_start(struct listener_rt *l, struct worker *w, const struct cfg_listener *cfg,
@@ -310,11 +353,16 @@ int listener_start(struct listener_rt *l, struct worker *w, const struct cfg_lis
         evconnlistener_set_error_cb(l->evl[i], accept_error_cb);
         l->nevl++;
     }
-    return 0;
+    l->accept_retry = evtimer_new(w->base, accept_retry_cb, l);
+    return l->accept_retry ? 0 : -1;
 }
 
 void listener_stop(struct listener_rt *l)
 {
+    if (l->accept_retry) {
+        event_free(l->accept_retry);
+        l->accept_retry = NULL;
+    }
     for (size_t i = 0; i < l->nevl; i++)
         evconnlistener_free(l->evl[i]);
     free(l->evl);

@@ -29,6 +29,10 @@ void listener_close_passed(int *fds, size_t nfds);
 /* Starts accepting on the worker's fds for listener <l>. 0 or -1. */
 int listener_start(struct listener_rt *l, struct worker *w, const struct cfg_listener *cfg,
                    const int *fds, size_t nfds);
-void listener_stop(struct listener_rt *l);   /* stop accepting; close the sockets */
+void listener_stop(struct listener_rt *l);
+
+/* One of <l>'s connections closed: if accepting was paused for want of descriptors,
+ * resume now rather than at the next retry. */
+void listener_fd_freed(struct listener_rt *l);   /* stop accepting; close the sockets */
 
 #endif

@@ -170,6 +170,7 @@ void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn 
     TAILQ_REMOVE(&w->sessions, c, link);
     w->nsessions--;
     l->nconns--;
+    listener_fd_freed(l);
     if (l->paused && l->nconns < l->cfg->max_connections && !w->draining) {
         l->paused = 0;
         for (size_t i = 0; i < l->nevl; i++)

@@ -57,6 +57,8 @@ struct listener_rt {
     size_t nevl;
     uint32_t nconns;
     int paused;                           /* accept disabled at max_connections */
+    int fd_starved;                       /* accept disabled: out of descriptors */
+    struct event *accept_retry;           /* re-enables accept after fd starvation */
     struct listener_stats stats;
 };
 
