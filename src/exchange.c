@@ -310,10 +310,10 @@ void exchange_attach(struct exchange *ex, struct upconn *c)
         /* A retry: what the failed attempt sent goes again, from the kept copy. */
         struct evbuffer *copy = evbuffer_new();
         if (copy) {
-            struct evbuffer_iovec v[64];
-            int n = evbuffer_peek(ex->replay, -1, NULL, v, 64);
-            for (int i = 0; i < n && i < 64; i++)
-                evbuffer_add(copy, v[i].iov_base, v[i].iov_len);
+            /* At most REPLAY_MAX bytes, and only on a retry: one contiguous copy is simplest
+             * and can never leave a chain behind. */
+            size_t len = evbuffer_get_length(ex->replay);
+            evbuffer_add(copy, evbuffer_pullup(ex->replay, -1), len);
             h1c_send_body(c, copy);
             evbuffer_free(copy);
         }

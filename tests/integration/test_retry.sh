@@ -69,6 +69,21 @@ rr=$(alog_field "$line" retry_reason)
 if [ -n "$rr" ] && [ "$rr" != none ] && [ "$rr" != - ]; then pass "access log names a retry_reason ($rr)"
 else fail "access log retry_reason should name why, got [$rr]"; fi
 
+log "an idempotent PUT with a body: retried with the whole body again"
+assert_eq 200 "$(http_status "$URL/?m=warm3")" "warm-up request"
+head -c 20000 /dev/urandom >"$WORK/put.bin"
+before=$(backend_stat "$B" requests)
+t0=$(now_ms)
+# /reset reads the whole body before resetting: a retry that sent less than Content-Length
+# would leave the backend waiting, and the request would end on read_timeout, not at once.
+out=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$WORK/put.bin" "$URL/reset?when=before&m=put-reset")
+t1=$(now_ms)
+after=$(backend_stat "$B" requests)
+assert_eq 502 "$out" "PUT that fails twice gets 502"
+assert_eq 2 "$(( after - before ))" "backend saw the PUT twice (original + one retry)"
+assert_le "$(( t1 - t0 ))" 3000 "the retry carried the whole body (no wait for missing bytes)"
+assert_eq 1 "$(alog_field "$(logline 'm=put-reset')" retries)" "access log retries=1 for the PUT"
+
 log "same for a POST: never retried"
 assert_eq 200 "$(http_status "$URL/?m=warm3")" "warm-up request"
 before=$(backend_stat "$B" requests)
