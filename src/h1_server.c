@@ -285,7 +285,8 @@ static const struct http_field *h2c_upgrade_settings(const struct h1_session *s,
         return NULL;
     const struct http_field *up = http_head_get(h, "upgrade");
     const struct http_field *settings = http_head_get(h, "http2-settings");
-    if (!up || !settings || !h1_list_has_token(up->value, up->value_len, "h2c"))
+    if (!up || !settings || !h1_list_has_token(up->value, up->value_len, "h2c") ||
+        !h2_upgrade_settings_valid(settings->value, settings->value_len))
         return NULL;
     const struct http_field *conn = http_head_get(h, "connection");
     if (!conn || !h1_list_has_token(conn->value, conn->value_len, "http2-settings"))

@@ -84,6 +84,7 @@ struct h2_session {
     TAILQ_HEAD(, h2_stream) dead;     /* closed and done: freed by the process event */
     struct event *timer;              /* idle keepalive_timeout, or the GOAWAY PING wait */
     struct event *process_ev;
+    struct evbuffer *rx;              /* request DATA on its way to the exchange (reused) */
 };
 
 static const struct downstream_ops h2_stream_ops;
@@ -440,17 +441,16 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         nghttp2_session_consume(ng, id, len);
         return 0;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
+    struct h2_session *s = user;
+    if (evbuffer_add(s->rx, data, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    evbuffer_add(b, data, len);
     /* Window credit is returned only while the upstream side keeps up. */
     if (st->req_paused)
         st->unconsumed += len;
     else
         nghttp2_session_consume(ng, id, len);
-    exchange_request_body(st->ex, b);
-    evbuffer_free(b);
+    exchange_request_body(st->ex, s->rx);   /* takes all of it */
+    evbuffer_drain(s->rx, evbuffer_get_length(s->rx));
     return 0;
 }
 
@@ -780,6 +780,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     nghttp2_session_del(s->ng);
     event_free(s->timer);
     event_free(s->process_ev);
+    evbuffer_free(s->rx);
     free(s);
 }
 
@@ -849,7 +850,8 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     TAILQ_INIT(&s->dead);
     s->timer = evtimer_new(w->base, timer_cb, s);
     s->process_ev = event_new(w->base, -1, 0, process_cb, s);
-    if (!s->timer || !s->process_ev || nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+    s->rx = evbuffer_new();
+    if (!s->timer || !s->process_ev || !s->rx || nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
     nghttp2_session_callbacks_set_send_callback(cbs, send_unused);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
@@ -901,6 +903,8 @@ fail:
             event_free(s->timer);
         if (s->process_ev)
             event_free(s->process_ev);
+        if (s->rx)
+            evbuffer_free(s->rx);
         free(s);
     }
     conn_bufferevent_free(bev, tls);
@@ -949,6 +953,13 @@ static ssize_t b64url_decode(const char *in, size_t len, uint8_t *out, size_t ca
     return (ssize_t)n;
 }
 
+int h2_upgrade_settings_valid(const char *settings, size_t len)
+{
+    uint8_t payload[256];
+    ssize_t n = b64url_decode(settings, len, payload, sizeof payload);
+    return n >= 0 && n % 6 == 0;   /* a SETTINGS payload is a list of 6-byte entries */
+}
+
 struct h2_session *h2s_upgrade(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
                                const struct sockaddr *peer, struct ds_conn *replaces,
                                struct http_head *req, const char *settings, size_t settings_len,
@@ -971,8 +982,13 @@ struct h2_session *h2s_upgrade(struct worker *w, struct listener_rt *l, struct b
         session_close(s, 0);
         return NULL;
     }
+    /* nghttp2 1.52 does not keep the user data given to upgrade2: attach it, or stream 1
+     * would close unseen (its objects kept until the connection ends). */
+    nghttp2_session_set_stream_user_data(s->ng, 1, st);
     st->req = *req;
     http_head_init(req);
+    s->open_streams++;          /* stream 1 counts like any other; on_stream_close takes it back */
+    s->max_client_stream = 1;
     /* Hop-by-hop fields of the upgrade request (Upgrade, HTTP2-Settings, Connection) are
      * dropped when the exchange writes the upstream request. */
     s->streams_started++;

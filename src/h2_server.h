@@ -31,6 +31,10 @@ struct h2_session;
 struct h2_session *h2s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
                            const struct sockaddr *peer, int tls, struct ds_conn *replaces);
 
+/* True when <settings> (an HTTP2-Settings value) decodes to a well-formed SETTINGS payload:
+ * checked before answering 101, so a bad one leaves the request on HTTP/1.1. */
+int h2_upgrade_settings_valid(const char *settings, size_t len);
+
 /* h2c by Upgrade (RFC 7540 §3.2): <req> (moved) becomes stream 1; <settings> is the
  * HTTP2-Settings header value (base64url). The caller has written the 101 response.
  * Returns as h2s_new. */

@@ -164,4 +164,14 @@ j = json.loads(body)
 print(j["trailers"]["X-Checksum"][0], j["transfer_encoding"][0], j["body_len"])
 PY
 assert_eq "abc123 chunked 5" "$(/usr/bin/python3 "$WORK/reqtrailers.py" "$P" 2>&1)" "request trailer forwarded in a chunked body"
+log "h2c Upgrade, then more streams one at a time (h2_max_concurrent_streams=1: stream 1 must be counted and released)"
+P1=$(pick_port)
+make_config "$WORK/one.yaml" --port "$P1" --backend "$B" --listener h2_max_concurrent_streams=1
+start_ferry "$WORK/one.yaml" "$P1" || finish
+assert_eq "1:200 3:200 5:200" "$(timeout 10 /usr/bin/python3 "$IT_DIR/h2c_upgrade_seq.py" "$P1" 2>&1)" "streams after the upgraded one are served"
+
+log "Upgrade: h2c with an undecodable HTTP2-Settings is served over HTTP/1.1, not dropped"
+out=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{http_version}' -H 'Connection: Upgrade, HTTP2-Settings' \
+      -H 'Upgrade: h2c' -H 'HTTP2-Settings: !!!' "http://127.0.0.1:$P/")
+assert_eq "200 1.1" "$out" "bad HTTP2-Settings: no upgrade, HTTP/1.1 answer"
 finish
