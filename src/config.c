@@ -653,6 +653,13 @@ void config_unref(struct ferry_config *cfg)
         free(u->servers);
         free(u->name);
         free(u->hash_key);
+        if (u->tls) {
+            free(u->tls->server_name);
+            free(u->tls->ca_file);
+            free(u->tls->cert);
+            free(u->tls->key);
+            free(u->tls);
+        }
     }
     free(cfg->upstreams);
     if (cfg->admin)

@@ -100,9 +100,20 @@ struct cfg_server {
     socklen_t sslen;
 };
 
+/* An upstream's tls: mapping (ferry as a TLS client). */
+struct cfg_upstream_tls {
+    char *server_name;              /* SNI and verification name; NULL = the server's host */
+    char *ca_file;                  /* NULL = the system's default trust store */
+    int verify;                     /* default 1 */
+    char *cert;                     /* client certificate (mTLS); NULL = none */
+    char *key;
+    uint64_t handshake_timeout_ms;  /* default 10s */
+    int session_reuse;              /* default 1: resume sessions across connections */
+};
+
 struct cfg_upstream {
     char *name;
-    enum upstream_protocol protocol;    /* only PROTO_HTTP1 is accepted for now */
+    enum upstream_protocol protocol;    /* h2 and auto need tls */
     enum balance_kind balance;
     char *hash_key;                     /* balance hash: "header:NAME", "cookie:NAME",
                                            "client_ip"; NULL = client_ip */
@@ -122,6 +133,12 @@ struct cfg_upstream {
     uint32_t retries;                   /* default 1 */
     uint32_t buffer_size;               /* body bytes held per direction before the
                                            reading side pauses, default 256k */
+    struct cfg_upstream_tls *tls;       /* NULL = cleartext */
+    uint32_t max_concurrent_streams;    /* h2: streams per connection, default 100 (and at
+                                           most the peer's SETTINGS value) */
+    uint64_t h2_read_idle_timeout_ms;   /* h2: PING after this much silence, default 30s;
+                                           0 = never */
+    uint64_t h2_ping_timeout_ms;        /* h2: unanswered PING closes, default 15s */
 };
 
 /* The admin listener: /metrics, /status, /healthz. */

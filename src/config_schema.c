@@ -435,13 +435,49 @@ static int parse_servers(struct config_ctx *c, yaml_node_t *v, void *base)
     return 0;
 }
 
+/* ---- upstream tls ---------------------------------------------------------------------- */
+
+static const struct field upstream_tls_fields[] = {
+    { .key = "server_name", .type = T_STRING, AT(cfg_upstream_tls, server_name) },
+    { .key = "ca_file", .type = T_STRING, AT(cfg_upstream_tls, ca_file) },
+    { .key = "verify", .type = T_BOOL, AT(cfg_upstream_tls, verify), .def = 1 },
+    { .key = "cert", .type = T_STRING, AT(cfg_upstream_tls, cert) },
+    { .key = "key", .type = T_STRING, AT(cfg_upstream_tls, key) },
+    DUR("handshake_timeout", cfg_upstream_tls, handshake_timeout_ms, 10 * MS_S, 1),
+    { .key = "session_reuse", .type = T_BOOL, AT(cfg_upstream_tls, session_reuse), .def = 1 },
+};
+static const struct schema upstream_tls_schema = SCHEMA("upstream tls", upstream_tls_fields);
+
+/* The files are read now (and let go) so that `ferry -t` reports them at their line. */
+static int parse_upstream_tls(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_upstream *u = base;
+    struct cfg_upstream_tls *t;
+    char why[512];
+    if (!(t = u->tls = calloc(1, sizeof *u->tls)))
+        return config_oom(c, v);
+    if (config_walk(c, v, &upstream_tls_schema, "upstream tls", t) < 0)
+        return -1;
+    if (!t->cert != !t->key)
+        return config_fail(c, config_map_get(c, v, t->cert ? "cert" : "key"),
+                           "upstream tls has %s without %s; expected both (a client certificate "
+                           "and its key) or neither", t->cert ? "cert" : "key",
+                           t->cert ? "key" : "cert");
+    if (t->cert && tls_check_cert_key(t->cert, t->key, why, sizeof why) < 0)
+        return config_fail(c, config_map_get(c, v, "cert"), "%s; expected a readable PEM "
+                           "certificate chain and its matching private key", why);
+    if (t->ca_file && tls_check_ca_file(t->ca_file, why, sizeof why) < 0)
+        return config_fail(c, config_map_get(c, v, "ca_file"), "%s; expected a readable file of "
+                           "PEM CA certificates", why);
+    return 0;
+}
+
 static const char *const protocol_names[] = { "http1", "h2c", "h2", "auto", NULL };
 static const char *const balance_names[] = { "round_robin", "least_request", "random", "hash",
                                              NULL };
 
 static const struct field upstream_fields[] = {
-    { .key = "protocol", .type = T_ENUM, AT(cfg_upstream, protocol), .names = protocol_names,
-      .supported = 1 },
+    { .key = "protocol", .type = T_ENUM, AT(cfg_upstream, protocol), .names = protocol_names },
     { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names,
       .supported = 3 },
     { .key = "hash_key", .type = T_STRING, AT(cfg_upstream, hash_key), .check = check_hash_key },
@@ -461,13 +497,14 @@ static const struct field upstream_fields[] = {
     UINT("retries", cfg_upstream, retries, 1, 0, 10),
     { .key = "buffer_size", .type = T_SIZE, AT(cfg_upstream, buffer_size),
       .def = 256 * KIB, .min = 4 * KIB, .max = 64 * MIB },
-    RESERVED("tls"),
+    { .key = "tls", .type = T_CUSTOM, .parse = parse_upstream_tls,
+      .expect = "a mapping (server_name, ca_file, verify, cert, key, handshake_timeout)" },
+    UINT("max_concurrent_streams", cfg_upstream, max_concurrent_streams, 100, 1, 1u << 31),
+    DUR("h2_read_idle_timeout", cfg_upstream, h2_read_idle_timeout_ms, 30 * MS_S, 0),
+    DUR("h2_ping_timeout", cfg_upstream, h2_ping_timeout_ms, 15 * MS_S, 1),
     RESERVED("health_check"),
     RESERVED("outlier_detection"),
     RESERVED("dns"),
-    RESERVED("max_concurrent_streams"),
-    RESERVED("h2_read_idle_timeout"),
-    RESERVED("h2_ping_timeout"),
 };
 static const struct schema upstream_schema = SCHEMA("upstream", upstream_fields);
 
@@ -500,6 +537,15 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
         snprintf(label, sizeof label, "upstream '%.128s'", name);
         if (config_walk(c, m, &upstream_schema, label, u) < 0)
             return -1;
+        if ((u->protocol == PROTO_H2 || u->protocol == PROTO_AUTO) && !u->tls)
+            return config_fail(c, config_map_get(c, m, "protocol"),
+                               "protocol %s needs a tls mapping in upstream '%s'; expected tls: "
+                               "(or protocol h2c for HTTP/2 over cleartext)",
+                               u->protocol == PROTO_H2 ? "h2" : "auto", name);
+        if (u->protocol == PROTO_H2C && u->tls)
+            return config_fail(c, config_map_get(c, m, "tls"),
+                               "upstream '%s' has protocol h2c (cleartext) and a tls mapping; "
+                               "expected protocol h2 or auto for HTTP/2 over TLS", name);
         if (u->min_idle)
             return config_fail(c, config_map_get(c, m, "min_idle"),
                                "min_idle (pre-warmed connections) is not supported by this "

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
-#include "h1_client.h"
 #include "h1_parse.h"
 #include "log.h"
 #include "metrics.h"
@@ -41,6 +41,7 @@ struct exchange {
     size_t server_idx;
     struct pool_waiter wt;
     struct upconn *conn;
+    void *stream;                 /* the connection's handle for this exchange */
     struct evbuffer *pending;     /* request body not yet given to a connection */
     struct evbuffer *replay;      /* body given so far, while <= REPLAY_MAX; NULL = too big */
     uint64_t read_timeout_ms;
@@ -48,6 +49,8 @@ struct exchange {
     unsigned req_done : 1, resp_started : 1, resp_done : 1, finished : 1, req_paused : 1,
         resp_paused : 1, discard_body : 1;
     int retries;
+    int refusals;                 /* transparent retries of requests never processed */
+    int grpc;                     /* content-type application/grpc: errors the gRPC way */
     const char *retry_reason;
     int status;                   /* sent to the client */
     int upstream_status;
@@ -75,6 +78,7 @@ const char *upstream_error_str(enum upstream_error e)
     case UPERR_QUEUE_FULL: return "queue_full";
     case UPERR_QUEUE_TIMEOUT: return "queue_timeout";
     case UPERR_NO_SERVER: return "no_server";
+    case UPERR_REFUSED: return "refused_stream";
     }
     return "?";
 }
@@ -142,7 +146,7 @@ static void write_access_log(struct exchange *ex)
                                "\"retry_reason\":\"%s\",\"connect_ms\":%lld,\"response_ms\":%lld,"
                                "\"request_ms\":%llu}\n",
                             ex->server_addr ? ex->server_addr : "-", ex->upstream_status, ex->reused,
-                            (unsigned long long)ex->idle_ms, ex->ureqs, ex->retries,
+                            (unsigned long long)ex->idle_ms, ex->ureqs, ex->retries + ex->refusals,
                             ex->retry_reason ? ex->retry_reason : "-", (long long)ex->connect_ms,
                             (long long)ex->response_ms, total);
     } else {
@@ -159,7 +163,7 @@ static void write_access_log(struct exchange *ex)
         evbuffer_add_printf(b, "\" upstream=%s ustatus=%d reused=%d idle_ms=%llu ureqs=%u retries=%d "
                                "retry_reason=%s connect_ms=%lld response_ms=%lld request_ms=%llu\n",
                             ex->server_addr ? ex->server_addr : "-", ex->upstream_status, ex->reused,
-                            (unsigned long long)ex->idle_ms, ex->ureqs, ex->retries,
+                            (unsigned long long)ex->idle_ms, ex->ureqs, ex->retries + ex->refusals,
                             ex->retry_reason ? ex->retry_reason : "-", (long long)ex->connect_ms,
                             (long long)ex->response_ms, total);
     }
@@ -177,9 +181,46 @@ static void finish(struct exchange *ex)
     ex->ops->done(ex->s, ex);
 }
 
+/* gRPC clients read errors from grpc-status, not from the HTTP status: answer 200 with a
+ * trailers-only response (gRPC over HTTP/2, "Trailers-Only"). */
+static void respond_grpc_error(struct exchange *ex, int status, const char *detail)
+{
+    struct http_head h;
+    http_head_init(&h);
+    h.status = 200;
+    const char *code = status == 504 ? "4" : "14";   /* DEADLINE_EXCEEDED : UNAVAILABLE */
+    /* grpc-message is percent-encoded (gRPC over HTTP/2): keep it to safe characters. */
+    char msg[256];
+    size_t n = 0;
+    for (const char *p = detail ? detail : "unavailable"; *p && n + 4 < sizeof msg; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch >= 0x20 && ch < 0x7f && ch != '%')
+            msg[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(msg + n, sizeof msg - n, "%%%02X", ch);
+    }
+    http_head_add(&h, "content-type", 12, "application/grpc", 16, 0);
+    http_head_add(&h, "grpc-status", 11, code, strlen(code), 0);
+    http_head_add(&h, "grpc-message", 12, msg, n, 1);
+    ex->status = 200;
+    ex->upstream_status = 0;
+    ex->resp_started = 1;
+    ex->ops->response_head(ex->s, &h, 0, 0);
+    http_head_free(&h);
+    ex->resp_done = 1;
+    ex->ops->response_end(ex->s, NULL);
+    if (!ex->req_done)
+        ex->discard_body = 1;
+    finish(ex);
+}
+
 /* Answers the client with a short error of ferry's own. */
 static void respond_error(struct exchange *ex, int status, const char *detail)
 {
+    if (ex->grpc && status >= 500) {
+        respond_grpc_error(ex, status, detail);
+        return;
+    }
     struct http_head h;
     http_head_init(&h);
     h.status = status;
@@ -242,6 +283,8 @@ struct exchange *exchange_start(const struct exchange_init *in)
         ex->pending = evbuffer_new();
         ex->replay = evbuffer_new();
     }
+    const struct http_field *ct = http_head_get(&ex->req, "content-type");
+    ex->grpc = ct && ct->value_len >= 16 && strncasecmp(ct->value, "application/grpc", 16) == 0;
 
     const struct cfg_route *route = router_match(ex->l->cfg, ex->req.authority, ex->req.authority_len,
                                                  ex->req.path, ex->req.path_len);
@@ -290,8 +333,8 @@ static void send_body(struct exchange *ex, struct evbuffer *data)
             ex->replay = NULL;
         }
     }
-    h1c_send_body(ex->conn, data);
-    if (!ex->req_paused && h1c_output_pending(ex->conn) > high_mark(ex)) {
+    ex->conn->ops->send_body(ex->conn, ex->stream, data);
+    if (!ex->req_paused && ex->conn && ex->conn->ops->output_pending(ex->conn, ex->stream) > high_mark(ex)) {
         ex->req_paused = 1;
         ex->ops->pause_request(ex->s, 1);
     }
@@ -300,12 +343,19 @@ static void send_body(struct exchange *ex, struct evbuffer *data)
 void exchange_attach(struct exchange *ex, struct upconn *c)
 {
     ex->wt.dialing = NULL;
-    ex->conn = c;
     ex->reused = c->requests > 0;
-    ex->idle_ms = ex->reused ? now_ms() - c->idle_since_ms : 0;
+    ex->idle_ms = ex->reused && c->state == UC_ACTIVE && !c->streams ? now_ms() - c->idle_since_ms : 0;
     ex->ureqs = c->requests + 1;
     ex->connect_ms = (int64_t)(now_ms() - ex->attempt_ms);
-    h1c_start(c, ex);
+    void *st = c->ops->start(c, ex);
+    if (!st) {
+        /* The connection took no stream (a GOAWAY raced us): nothing was sent. */
+        pool_start_failed(c);
+        exchange_upstream_error(ex, UPERR_REFUSED, 0, 0, ex->reused);
+        return;
+    }
+    ex->conn = c;
+    ex->stream = st;
     if (ex->replay && evbuffer_get_length(ex->replay)) {
         /* A retry: what the failed attempt sent goes again, from the kept copy. */
         struct evbuffer *copy = evbuffer_new();
@@ -314,15 +364,15 @@ void exchange_attach(struct exchange *ex, struct upconn *c)
              * and can never leave a chain behind. */
             size_t len = evbuffer_get_length(ex->replay);
             evbuffer_add(copy, evbuffer_pullup(ex->replay, -1), len);
-            h1c_send_body(c, copy);
+            c->ops->send_body(c, st, copy);
             evbuffer_free(copy);
         }
     }
-    if (ex->pending && evbuffer_get_length(ex->pending))
+    if (ex->conn && ex->pending && evbuffer_get_length(ex->pending))
         send_body(ex, ex->pending);
-    if (ex->req_done)
-        h1c_send_end(c, ex->req_trailers.nfields ? &ex->req_trailers : NULL);
-    if (ex->req_paused && h1c_output_pending(c) <= high_mark(ex)) {
+    if (ex->conn && ex->req_done)
+        c->ops->send_end(c, st, ex->req_trailers.nfields ? &ex->req_trailers : NULL);
+    if (ex->conn && ex->req_paused && c->ops->output_pending(c, st) <= high_mark(ex)) {
         ex->req_paused = 0;
         ex->ops->pause_request(ex->s, 0);
     }
@@ -354,7 +404,7 @@ void exchange_request_end(struct exchange *ex, const struct http_head *trailers)
         http_head_add(&ex->req_trailers, trailers->fields[i].name, trailers->fields[i].name_len,
                       trailers->fields[i].value, trailers->fields[i].value_len, 1);
     if (ex->conn)
-        h1c_send_end(ex->conn, ex->req_trailers.nfields ? &ex->req_trailers : NULL);
+        ex->conn->ops->send_end(ex->conn, ex->stream, ex->req_trailers.nfields ? &ex->req_trailers : NULL);
 }
 
 void exchange_upstream_drained(struct exchange *ex)
@@ -369,7 +419,7 @@ void exchange_downstream_drained(struct exchange *ex)
 {
     if (ex->resp_paused && ex->conn) {
         ex->resp_paused = 0;
-        h1c_pause_response(ex->conn, 0);
+        ex->conn->ops->pause_response(ex->conn, ex->stream, 0);
     }
 }
 
@@ -400,13 +450,14 @@ void exchange_upstream_body(struct exchange *ex, struct evbuffer *data)
     ex->ops->response_body(ex->s, data);
     if (!ex->resp_paused && ex->conn && ex->ops->response_pending(ex->s) > high_mark(ex)) {
         ex->resp_paused = 1;
-        h1c_pause_response(ex->conn, 1);
+        ex->conn->ops->pause_response(ex->conn, ex->stream, 1);
     }
 }
 
 void exchange_upstream_end(struct exchange *ex, const struct http_head *trailers)
 {
     ex->conn = NULL;
+    ex->stream = NULL;
     ex->resp_done = 1;
     ex->ops->response_end(ex->s, trailers);
     if (!ex->req_done)
@@ -414,12 +465,20 @@ void exchange_upstream_end(struct exchange *ex, const struct http_head *trailers
     finish(ex);
 }
 
+/* Requests the backend said it never processed (h2 REFUSED_STREAM, streams above a
+ * GOAWAY's last id) are retried whatever their method, up to this many times. */
+#define MAX_REFUSALS 5
+
 static int may_retry(const struct exchange *ex, enum upstream_error err, int got_any, int reused)
 {
-    if (got_any || ex->resp_started || ex->retries >= (int)ex->up->cfg->retries)
+    if (got_any || ex->resp_started)
         return 0;
     if (ex->has_body && !ex->replay)
         return 0;           /* the body is gone: nothing to send again */
+    if (err == UPERR_REFUSED)
+        return ex->refusals < MAX_REFUSALS;
+    if (ex->retries >= (int)ex->up->cfg->retries)
+        return 0;
     if (err == UPERR_CONNECT || err == UPERR_CONNECT_TIMEOUT)
         return 1;           /* never reached the wire: safe whatever the method */
     /* A reused connection that died before answering: the backend closed it as we wrote.
@@ -447,6 +506,7 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
                              int reused)
 {
     ex->conn = NULL;
+    ex->stream = NULL;
     ex->wt.dialing = NULL;
     if (ex->finished)
         return;
@@ -454,12 +514,15 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
     if (may_retry(ex, err, got_any, reused)) {
         if (st)
             STAT_INC(st->retries);
-        ex->retries++;
+        if (err == UPERR_REFUSED)
+            ex->refusals++;
+        else
+            ex->retries++;
         ex->retry_reason = upstream_error_str(err);
         ex->w->stats.us_retries++;
-        log_info("upstream %s server %s: %s; retrying \"%s\" on a new connection", ex->up->cfg->name,
+        log_info("upstream %s server %s: %s; retrying \"%s\" on another connection", ex->up->cfg->name,
                  ex->server_addr, upstream_error_str(err), ex->request_line ? ex->request_line : "");
-        acquire(ex, 1);
+        acquire(ex, err != UPERR_REFUSED);
         return;
     }
     if (st && !got_any)
@@ -476,8 +539,10 @@ void exchange_downstream_abort(struct exchange *ex)
     pool_cancel(&ex->wt);
     if (ex->conn) {
         struct upconn *c = ex->conn;
+        void *st = ex->stream;
         ex->conn = NULL;
-        h1c_abort(c);
+        ex->stream = NULL;
+        c->ops->abort(c, st);
     }
     if (!ex->finished) {
         ex->finished = 1;
@@ -493,7 +558,7 @@ void exchange_free(struct exchange *ex)
         return;
     pool_cancel(&ex->wt);
     if (ex->conn)
-        h1c_abort(ex->conn);
+        ex->conn->ops->abort(ex->conn, ex->stream);
     http_head_free(&ex->req);
     http_head_free(&ex->req_trailers);
     if (ex->pending)
@@ -515,3 +580,5 @@ int exchange_request_has_body(const struct exchange *ex, int64_t *content_length
 const char *exchange_client_ip(const struct exchange *ex) { return ex->client_ip; }
 
 uint64_t exchange_read_timeout_ms(const struct exchange *ex) { return ex->read_timeout_ms; }
+
+int exchange_is_grpc(const struct exchange *ex) { return ex->grpc; }

@@ -50,6 +50,7 @@ enum upstream_error {
     UPERR_QUEUE_FULL,
     UPERR_QUEUE_TIMEOUT,
     UPERR_NO_SERVER,
+    UPERR_REFUSED,          /* h2: refused or above a GOAWAY's last stream: not processed */
 };
 const char *upstream_error_str(enum upstream_error e);
 
@@ -93,6 +94,7 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
 void exchange_upstream_drained(struct exchange *ex);
 
 /* Read by the upstream connection when it writes the request. */
+int exchange_is_grpc(const struct exchange *ex);
 const struct http_head *exchange_request_head(const struct exchange *ex);
 int exchange_request_has_body(const struct exchange *ex, int64_t *content_length);
 const char *exchange_client_ip(const struct exchange *ex);

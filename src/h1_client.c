@@ -60,39 +60,24 @@ static void set_timeouts(struct upconn *c, uint64_t read_ms, uint64_t write_ms)
     bufferevent_set_timeouts(c->bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
 }
 
-int h1c_connect(struct upconn *c)
+static int h1c_init(struct upconn *c)
 {
     struct h1c *h = calloc(1, sizeof *h);
     if (!h)
         return -1;
     c->proto = h;
     http_head_init(&h->trailers);
-    h->tmp = evbuffer_new();
-    const struct cfg_server *srv = pool_server(c->pool);
-    struct worker *w = pool_worker(c->pool);
-    c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!h->tmp || !c->bev)
+    if (!(h->tmp = evbuffer_new()))
         return -1;
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_MARK);
-    set_timeouts(c, pool_upstream(c->pool)->connect_timeout_ms,
-                 pool_upstream(c->pool)->connect_timeout_ms);
-    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&srv->ss, (int)srv->sslen) < 0) {
-        log_warn("upstream %s server %s: connect: %s", pool_upstream(c->pool)->name, srv->address,
-                 strerror(errno));
-        return -1;
-    }
     return 0;
 }
 
-void h1c_free(struct upconn *c)
+static void h1c_free(struct upconn *c)
 {
     struct h1c *h = c->proto;
-    if (c->bev) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-    }
     if (!h)
         return;
     http_head_free(&h->trailers);
@@ -112,7 +97,7 @@ static void write_request_head(struct upconn *c, struct exchange *ex)
                           &h->req_chunked);
 }
 
-void h1c_start(struct upconn *c, struct exchange *ex)
+static void *h1c_start(struct upconn *c, struct exchange *ex)
 {
     struct h1c *h = c->proto;
     const struct http_head *req = exchange_request_head(ex);
@@ -132,9 +117,10 @@ void h1c_start(struct upconn *c, struct exchange *ex)
     write_request_head(c, ex);
     set_timeouts(c, exchange_read_timeout_ms(ex), pool_upstream(c->pool)->send_timeout_ms);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    return c;
 }
 
-void h1c_send_body(struct upconn *c, struct evbuffer *data)
+static void h1c_send_body(struct upconn *c, void *st, struct evbuffer *data)
 {
     struct h1c *h = c->proto;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -150,7 +136,7 @@ void h1c_send_body(struct upconn *c, struct evbuffer *data)
 
 static void finish_response(struct upconn *c);
 
-void h1c_send_end(struct upconn *c, const struct http_head *trailers)
+static void h1c_send_end(struct upconn *c, void *st, const struct http_head *trailers)
 {
     struct h1c *h = c->proto;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -159,12 +145,12 @@ void h1c_send_end(struct upconn *c, const struct http_head *trailers)
     h->req_end_queued = 1;
 }
 
-size_t h1c_output_pending(const struct upconn *c)
+static size_t h1c_output_pending(struct upconn *c, void *st)
 {
     return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 }
 
-void h1c_pause_response(struct upconn *c, int pause)
+static void h1c_pause_response(struct upconn *c, void *st, int pause)
 {
     struct h1c *h = c->proto;
     if (!c->bev || h->resp_paused == pause)
@@ -181,24 +167,26 @@ void h1c_pause_response(struct upconn *c, int pause)
     }
 }
 
-void h1c_abort(struct upconn *c)
+static void h1c_abort(struct upconn *c, void *st)
 {
     c->ex = NULL;
     pool_close(c, CLOSE_ABORT);
 }
 
-void h1c_watch_idle(struct upconn *c)
+static void h1c_watch_idle(struct upconn *c)
 {
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_enable(c->bev, EV_READ);
 }
 
-int h1c_seems_alive(struct upconn *c)
+static int h1c_seems_alive(struct upconn *c)
 {
     if (!c->bev || evbuffer_get_length(bufferevent_get_input(c->bev)))
         return 0;
     char b;
     ssize_t r = recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0)
+        return c->ssl != NULL;   /* TLS: a record (a late ticket?) the loop has not read */
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -433,21 +421,6 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct upconn *c = arg;
     struct h1c *h = c->proto;
-    if (c->state == UC_CONNECTING) {
-        if (what & BEV_EVENT_CONNECTED) {
-            int one = 1;
-            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            bufferevent_set_timeouts(bev, NULL, NULL);
-            pool_connected(c, UPERR_NONE);
-            return;
-        }
-        int err = EVUTIL_SOCKET_ERROR();
-        if (!(what & BEV_EVENT_TIMEOUT))
-            log_warn("upstream %s server %s: connect failed: %s", pool_upstream(c->pool)->name,
-                     pool_server(c->pool)->address, evutil_socket_error_to_string(err));
-        pool_connected(c, (what & BEV_EVENT_TIMEOUT) ? UPERR_CONNECT_TIMEOUT : UPERR_CONNECT);
-        return;
-    }
     if (c->state == UC_IDLE) {
         pool_idle_lost(c, (what & BEV_EVENT_EOF) != 0);
         return;
@@ -483,3 +456,17 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
              h->got_bytes ? "mid-response" : "before the response");
     fail(c, UPERR_RESET);
 }
+
+const struct upconn_ops h1c_ops = {
+    .init = h1c_init,
+    .start = h1c_start,
+    .send_body = h1c_send_body,
+    .send_end = h1c_send_end,
+    .output_pending = h1c_output_pending,
+    .pause_response = h1c_pause_response,
+    .abort = h1c_abort,
+    .watch_idle = h1c_watch_idle,
+    .seems_alive = h1c_seems_alive,
+    .closing = NULL,
+    .free = h1c_free,
+};

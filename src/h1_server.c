@@ -692,7 +692,8 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
             evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value_len, cl->value);
         else if (h->status >= 200 && h->status != 204 && h->status != 304 && !s->head_request)
             evbuffer_add(out, "Content-Length: 0\r\n", 19);
-    } else if (clen >= 0) {
+    } else if (clen >= 0 && !(s->client_minor >= 1 && http_head_get(h, "trailer"))) {
+        /* (Announced trailers need chunked coding, whatever length an h2 backend gave.) */
         evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
     } else if (s->client_minor >= 1) {
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);

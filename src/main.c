@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notify.h"
 #include "tls.h"
+#include "updial.h"
 #include "worker.h"
 
 #ifndef FERRY_VERSION
@@ -207,12 +208,21 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
     rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
     rt->listen_fds = calloc(cfg->nlisteners, sizeof *rt->listen_fds);
     rt->tls = calloc(cfg->nlisteners, sizeof *rt->tls);
-    if (!rt->servers || !rt->access_logs || !rt->listen_fds || !rt->tls)
+    rt->tls_up = calloc(cfg->nupstreams, sizeof *rt->tls_up);
+    if (!rt->servers || !rt->access_logs || !rt->listen_fds || !rt->tls || !rt->tls_up)
         return -1;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
-        rt->servers[i] = calloc(cfg->upstreams[i].nservers, sizeof **rt->servers);
+        const struct cfg_upstream *u = &cfg->upstreams[i];
+        rt->servers[i] = calloc(u->nservers, sizeof **rt->servers);
         if (!rt->servers[i])
             return -1;
+        if (u->tls) {
+            rt->tls_up[i] = tls_client_new(u->tls, u->protocol, updial_tls_session, err, sizeof err);
+            if (!rt->tls_up[i]) {
+                log_error("upstream %s: %s", u->name, err);
+                return -1;
+            }
+        }
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
@@ -263,6 +273,9 @@ static void free_runtime(struct runtime *rt)
     for (size_t i = 0; rt->tls && i < cfg->nlisteners; i++)
         tls_server_free(rt->tls[i]);
     free(rt->tls);
+    for (size_t i = 0; rt->tls_up && i < cfg->nupstreams; i++)
+        tls_client_free(rt->tls_up[i]);
+    free(rt->tls_up);
 }
 
 static int write_pid_file(const char *path)

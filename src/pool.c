@@ -6,8 +6,12 @@
 #include <string.h>
 
 #include "h1_client.h"
+#include "h2_client.h"
 #include "log.h"
+#include "updial.h"
 #include "worker.h"
+
+#include <openssl/ssl.h>
 
 struct pool {
     struct worker *w;
@@ -20,6 +24,15 @@ struct pool {
     uint32_t nbusy;                   /* ACTIVE + CONNECTING */
     TAILQ_HEAD(, pool_waiter) waiters;
     uint32_t nwaiters;
+    struct upconn_list mux;           /* h2 connections that may take streams */
+    uint32_t h2_dialing;              /* h2 connections dialling or waiting for the peer's
+                                         first SETTINGS: each will offer streams soon */
+    uint32_t h2_active;               /* h2 connections in state ACTIVE */
+    uint32_t streams;                 /* h2 streams open on this pool's connections */
+    int serving;                      /* inside serve_waiters */
+    int mux_mode;                     /* requests share connections (h2c, h2; auto once a
+                                         connection negotiated h2) */
+    void *tls_session;                /* SSL_SESSION to resume with, or NULL */
     struct pool_stats stats;
 };
 
@@ -29,13 +42,13 @@ struct pool {
 #define LEARN_MIN_MS 250
 #define LEARN_EXPIRE_MS (10 * 60 * 1000)
 
-_Static_assert(CLOSE_SHUTDOWN + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
+_Static_assert(CLOSE_PING_TIMEOUT + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
 const char *close_reason_str(enum close_reason r)
 {
     static const char *const names[] = {
         "idle_timeout", "peer_idle_close", "peer_close", "keepalive_requests",
-        "keepalive_time", "pool_full", "error", "abort", "shutdown",
+        "keepalive_time", "pool_full", "error", "abort", "shutdown", "goaway", "ping_timeout",
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -43,7 +56,9 @@ const char *close_reason_str(enum close_reason r)
 static void upconn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upconn *c = arg;
-    h1c_free(c);
+    if (c->ops)
+        c->ops->free(c);
+    updial_free(c);
     event_free(c->free_ev);
     free(c);
 }
@@ -66,6 +81,8 @@ struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const str
     TAILQ_INIT(&p->idle);
     TAILQ_INIT(&p->all);
     TAILQ_INIT(&p->waiters);
+    TAILQ_INIT(&p->mux);
+    p->mux_mode = up->protocol == PROTO_H2C || up->protocol == PROTO_H2;
     return p;
 }
 
@@ -74,13 +91,40 @@ void pool_free(struct pool *p)
     /* Dials whose exchange went away are in no other list. */
     while (!TAILQ_EMPTY(&p->all))
         pool_close(TAILQ_FIRST(&p->all), CLOSE_SHUTDOWN);
+    if (p->tls_session)
+        SSL_SESSION_free(p->tls_session);
     free(p);
+}
+
+void *pool_tls_session(struct pool *p) { return p->tls_session; }
+
+void pool_set_tls_session(struct pool *p, void *sess)
+{
+    if (p->tls_session)
+        SSL_SESSION_free(p->tls_session);
+    p->tls_session = sess;
+}
+
+uint32_t pool_ping_backoff(const struct pool *p)
+{
+    uint32_t b = __atomic_load_n(&p->state->ping_backoff, __ATOMIC_RELAXED);
+    return b ? b : 1;
+}
+
+void pool_double_ping_backoff(struct pool *p)
+{
+    uint32_t b = pool_ping_backoff(p);
+    if (b < 1024)
+        __atomic_store_n(&p->state->ping_backoff, b * 2, __ATOMIC_RELAXED);
+    log_warn("upstream %s server %s: backend sent GOAWAY too_many_pings; PING interval for this "
+             "server is now %ux h2_read_idle_timeout", p->up->name, p->srv->address, b * 2);
 }
 
 const struct cfg_server *pool_server(const struct pool *p) { return p->srv; }
 const struct cfg_upstream *pool_upstream(const struct pool *p) { return p->up; }
 struct worker *pool_worker(const struct pool *p) { return p->w; }
 uint32_t pool_active(const struct pool *p) { return __atomic_load_n(&p->nbusy, __ATOMIC_RELAXED); }
+uint32_t pool_inflight(const struct pool *p) { return p->nbusy - p->h2_active + p->streams; }
 uint32_t pool_idle_count(const struct pool *p) { return __atomic_load_n(&p->nidle, __ATOMIC_RELAXED); }
 uint32_t pool_queue_len(const struct pool *p) { return __atomic_load_n(&p->nwaiters, __ATOMIC_RELAXED); }
 struct pool_stats *pool_stats(struct pool *p) { return &p->stats; }
@@ -170,6 +214,7 @@ static void count_close(struct pool *p, enum close_reason why)
     switch (why) {
     case CLOSE_IDLE_TIMEOUT: st->us_closed_idle_timeout++; break;
     case CLOSE_PEER_IDLE:
+    case CLOSE_GOAWAY:
     case CLOSE_PEER: st->us_closed_peer++; break;
     case CLOSE_LIMIT_REQUESTS:
     case CLOSE_LIMIT_TIME:
@@ -190,14 +235,18 @@ static int dial(struct pool *p, struct pool_waiter *wt)
     c->ex = wt->ex;
     c->free_ev = event_new(p->w->base, -1, 0, upconn_free_cb, c);
     c->idle_timer = evtimer_new(p->w->base, idle_timer_cb, c);
-    if (!c->free_ev || !c->idle_timer || h1c_connect(c) < 0) {
+    if (!c->free_ev || !c->idle_timer || updial_start(c) < 0) {
         if (c->free_ev)
             event_free(c->free_ev);
         if (c->idle_timer)
             event_free(c->idle_timer);
-        h1c_free(c);
+        updial_free(c);
         free(c);
         return -1;
+    }
+    if (p->mux_mode) {
+        p->h2_dialing++;
+        c->mux_dial = 1;
     }
     p->nbusy++;
     p->w->stats.us_opened++;
@@ -218,39 +267,126 @@ static void queue_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 static uint32_t total_conns(const struct pool *p) { return p->nbusy + p->nidle; }
 
+static int below_max(const struct pool *p)
+{
+    return !p->up->max_connections || total_conns(p) < p->up->max_connections;
+}
+
+/* The streams one new h2 connection is expected to offer before its SETTINGS say. */
+static uint32_t h2_guess_streams(const struct pool *p)
+{
+    return p->up->max_concurrent_streams < 100 ? p->up->max_concurrent_streams : 100;
+}
+
+/* h2: will the connections on their way offer a stream to <waiters> more requests (each
+ * also carries the request that dialled it)? */
+static int dials_cover(const struct pool *p, uint32_t waiters)
+{
+    return p->h2_dialing && waiters < (uint64_t)p->h2_dialing * (h2_guess_streams(p) - 1);
+}
+
+/* An idle connection becomes busy. */
+static void take_idle(struct upconn *c)
+{
+    unlink_idle(c);
+    c->state = UC_ACTIVE;
+    c->pool->nbusy++;
+    if (c->is_h2)
+        c->pool->h2_active++;
+}
+
+/* h2: a connection of the mux list that can take one more stream now, or NULL. Limits met
+ * on the way send their connection into drain. */
+static struct upconn *mux_pick(struct pool *p)
+{
+    uint64_t now = now_ms();
+    struct upconn *c;
+again:
+    TAILQ_FOREACH(c, &p->mux, mux_link) {
+        if (p->up->keepalive_time_ms && now - c->created_ms >= p->up->keepalive_time_ms) {
+            pool_h2_drain(c, CLOSE_LIMIT_TIME);   /* leaves the list: start over */
+            goto again;
+        }
+        /* Before the peer's SETTINGS, only the first stream: its limit may be lower. */
+        if (c->streams < (c->h2_ready ? c->max_streams : 1))
+            return c;
+    }
+    return NULL;
+}
+
+static void count_reuse(struct upconn *c)
+{
+    if (c->requests > 0) {
+        c->pool->w->stats.us_reused++;
+        STAT_INC(c->pool->stats.reused);
+    }
+}
+
+/* h2: <c> will carry one more stream (the exchange's start() opens it). */
+static void mux_take(struct upconn *c)
+{
+    if (c->state == UC_IDLE)
+        take_idle(c);
+    count_reuse(c);
+}
+
+static void queue_waiter(struct pool *p, struct pool_waiter *wt, uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(wt->timer, &tv);
+    TAILQ_INSERT_TAIL(&p->waiters, wt, link);
+    wt->queued = 1;
+    p->nwaiters++;
+}
+
+/* How long a request waits for a dial in progress: the dial's own bounds. */
+static uint64_t dial_wait_ms(const struct pool *p)
+{
+    uint64_t ms = p->up->connect_timeout_ms;
+    if (p->up->tls)
+        ms += p->up->tls->handshake_timeout_ms;
+    return ms > p->up->queue_timeout_ms ? ms : p->up->queue_timeout_ms;
+}
+
 struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
                             enum upstream_error *err)
 {
     *err = UPERR_NONE;
     wt->pool = p;
     wt->dialing = NULL;
-    while (!fresh && !TAILQ_EMPTY(&p->idle)) {
+    if (p->mux_mode) {
+        struct upconn *c = mux_pick(p);
+        if (c) {
+            mux_take(c);
+            return c;
+        }
+    }
+    while (!p->mux_mode && !fresh && !TAILQ_EMPTY(&p->idle)) {
         struct upconn *c = TAILQ_FIRST(&p->idle);
-        unlink_idle(c);
         /* The idle watch only sees what the loop has delivered; peek so that a close
          * already queued in the kernel is not handed out. */
-        if (!h1c_seems_alive(c)) {
+        if (!c->ops->seems_alive(c)) {
             learn(p, now_ms() - c->idle_since_ms, "seen at reuse");
-            c->state = UC_ACTIVE;
-            p->nbusy++;
             pool_close(c, CLOSE_PEER_IDLE);
             continue;
         }
-        c->state = UC_ACTIVE;
-        p->nbusy++;
-        p->w->stats.us_reused++;
-        STAT_INC(p->stats.reused);
+        take_idle(c);
+        count_reuse(c);
         return c;
     }
-    if (fresh && p->up->max_connections && total_conns(p) >= p->up->max_connections &&
-        !TAILQ_EMPTY(&p->idle)) {
-        struct upconn *old = TAILQ_LAST(&p->idle, upconn_list);
-        unlink_idle(old);
-        old->state = UC_ACTIVE;
-        p->nbusy++;
-        pool_close(old, CLOSE_POOL_FULL);
+    if (!wt->timer)
+        wt->timer = evtimer_new(p->w->base, queue_timeout_cb, wt);
+    if (!wt->timer) {
+        *err = UPERR_QUEUE_FULL;
+        return NULL;
     }
-    if (!p->up->max_connections || total_conns(p) < p->up->max_connections) {
+    if (p->mux_mode && dials_cover(p, p->nwaiters) && p->nwaiters < p->up->max_queue) {
+        queue_waiter(p, wt, dial_wait_ms(p));
+        return NULL;
+    }
+    if (fresh && !p->mux_mode && p->up->max_connections && !below_max(p) && !TAILQ_EMPTY(&p->idle))
+        pool_close(TAILQ_LAST(&p->idle, upconn_list), CLOSE_POOL_FULL);
+    if (below_max(p)) {
         if (dial(p, wt) < 0)
             *err = UPERR_CONNECT;
         return NULL;
@@ -260,18 +396,7 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
         *err = UPERR_QUEUE_FULL;
         return NULL;
     }
-    if (!wt->timer)
-        wt->timer = evtimer_new(p->w->base, queue_timeout_cb, wt);
-    if (!wt->timer) {
-        *err = UPERR_QUEUE_FULL;
-        return NULL;
-    }
-    struct timeval tv = { (time_t)(p->up->queue_timeout_ms / 1000),
-                          (suseconds_t)(p->up->queue_timeout_ms % 1000) * 1000 };
-    evtimer_add(wt->timer, &tv);
-    TAILQ_INSERT_TAIL(&p->waiters, wt, link);
-    wt->queued = 1;
-    p->nwaiters++;
+    queue_waiter(p, wt, p->up->queue_timeout_ms);
     return NULL;
 }
 
@@ -308,19 +433,57 @@ static struct pool_waiter *pop_waiter(struct pool *p)
     return wt;
 }
 
-/* Capacity appeared (a close): let the oldest waiter dial. */
+/* Capacity appeared (a close, a stream ended, a connection ready): serve the oldest waiters
+ * from h2 streams, then by dialling. A re-entrant call (an attach that fails at once) only
+ * marks the work to do again. */
 static void serve_waiters(struct pool *p)
 {
-    while (p->nwaiters && (!p->up->max_connections || total_conns(p) < p->up->max_connections)) {
+    if (p->serving)
+        return;
+    p->serving = 1;
+    while (p->nwaiters) {
+        if (p->mux_mode) {
+            struct upconn *c = mux_pick(p);
+            if (c) {
+                struct pool_waiter *wt = pop_waiter(p);
+                mux_take(c);
+                exchange_attach(wt->ex, c);
+                continue;
+            }
+            if (dials_cover(p, p->nwaiters - 1))
+                break;
+        }
+        if (!below_max(p))
+            break;
         struct pool_waiter *wt = pop_waiter(p);
         if (dial(p, wt) < 0)
             exchange_upstream_error(wt->ex, UPERR_CONNECT, 0, 0, 0);
     }
+    p->serving = 0;
 }
+
+/* An h2 connection with no stream: idle list, idle timer, PINGs. */
+static void go_idle(struct upconn *c);
 
 void pool_connected(struct upconn *c, enum upstream_error err)
 {
+    struct pool *p = c->pool;
     struct exchange *ex = c->ex;
+    if (err == UPERR_NONE) {
+        if (p->up->protocol == PROTO_AUTO && !p->mux_mode && updial_negotiated_h2(c)) {
+            p->mux_mode = 1;   /* ALPN chose h2: from now on requests share connections */
+            log_info("upstream %s server %s: ALPN selected h2; requests are multiplexed",
+                     p->up->name, p->srv->address);
+        }
+        c->is_h2 = p->up->protocol == PROTO_H2C || p->up->protocol == PROTO_H2 ||
+                   (p->up->protocol == PROTO_AUTO && updial_negotiated_h2(c));
+        c->ops = c->is_h2 ? &h2u_ops : &h1c_ops;
+        if (c->ops->init(c) < 0) {
+            c->ops->free(c);
+            c->ops = NULL;
+            err = UPERR_CONNECT;
+        }
+    }
     if (err != UPERR_NONE) {
         c->ex = NULL;
         pool_close(c, CLOSE_ERROR);
@@ -329,12 +492,65 @@ void pool_connected(struct upconn *c, enum upstream_error err)
         return;
     }
     c->state = UC_ACTIVE;
+    if (c->mux_dial && !c->is_h2) {
+        c->mux_dial = 0;   /* auto chose HTTP/1.1 */
+        p->h2_dialing--;
+    }
+    if (c->is_h2) {
+        p->h2_active++;
+        c->max_streams = h2_guess_streams(p);
+        TAILQ_INSERT_TAIL(&p->mux, c, mux_link);
+        c->in_mux = 1;
+        c->ex = NULL;
+        if (ex)
+            exchange_attach(ex, c);
+        else if (c->state == UC_ACTIVE && !c->streams)
+            go_idle(c);
+        return;
+    }
     if (ex) {
         exchange_attach(ex, c);
         return;
     }
     /* Its exchange went away while dialling: offer it to the queue or keep it idle. */
     pool_release(c, 1, CLOSE_ABORT);
+}
+
+static void arm_idle(struct upconn *c, uint64_t timeout)
+{
+    struct pool *p = c->pool;
+    struct worker *w = p->w;
+    c->state = UC_IDLE;
+    c->idle_since_ms = now_ms();
+    TAILQ_INSERT_HEAD(&p->idle, c, pool_link);
+    TAILQ_INSERT_HEAD(&w->idle_lru, c, lru_link);
+    p->nidle++;
+    w->nidle++;
+    struct timeval tv = { (time_t)(timeout / 1000), (suseconds_t)(timeout % 1000) * 1000 };
+    evtimer_add(c->idle_timer, &tv);
+    c->ops->watch_idle(c);
+    /* Oldest first: the least recently used connection is the likeliest to be stale. */
+    while (p->nidle > p->up->keepalive)
+        pool_close(TAILQ_LAST(&p->idle, upconn_list), CLOSE_POOL_FULL);
+    while (w->idle_cap && w->nidle > w->idle_cap)
+        pool_close(TAILQ_LAST(&w->idle_lru, upconn_list), CLOSE_POOL_FULL);
+}
+
+static void go_idle(struct upconn *c)
+{
+    struct pool *p = c->pool;
+    uint64_t timeout = conn_idle_timeout_ms(c);
+    if (p->w->draining) {
+        pool_close(c, CLOSE_SHUTDOWN);
+        return;
+    }
+    if (p->up->keepalive == 0 || timeout == 0) {
+        pool_close(c, p->up->keepalive == 0 ? CLOSE_POOL_FULL : CLOSE_IDLE_TIMEOUT);
+        return;
+    }
+    p->nbusy--;
+    p->h2_active--;
+    arm_idle(c, timeout);
 }
 
 void pool_release(struct upconn *c, int reusable, enum close_reason why)
@@ -359,11 +575,10 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
         pool_close(c, why);
         return;
     }
-    struct pool_waiter *wt = pop_waiter(p);
+    struct pool_waiter *wt = p->mux_mode ? NULL : pop_waiter(p);
     if (wt) {
         c->state = UC_ACTIVE;
-        w->stats.us_reused++;
-        STAT_INC(p->stats.reused);
+        count_reuse(c);
         exchange_attach(wt->ex, c);
         return;
     }
@@ -373,20 +588,83 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
         return;
     }
     p->nbusy--;
-    c->state = UC_IDLE;
-    c->idle_since_ms = now;
-    TAILQ_INSERT_HEAD(&p->idle, c, pool_link);
-    TAILQ_INSERT_HEAD(&w->idle_lru, c, lru_link);
-    p->nidle++;
-    w->nidle++;
-    struct timeval tv = { (time_t)(timeout / 1000), (suseconds_t)(timeout % 1000) * 1000 };
-    evtimer_add(c->idle_timer, &tv);
-    h1c_watch_idle(c);
-    /* Oldest first: the least recently used connection is the likeliest to be stale. */
-    while (p->nidle > p->up->keepalive)
-        pool_close(TAILQ_LAST(&p->idle, upconn_list), CLOSE_POOL_FULL);
-    while (w->idle_cap && w->nidle > w->idle_cap)
-        pool_close(TAILQ_LAST(&w->idle_lru, upconn_list), CLOSE_POOL_FULL);
+    arm_idle(c, timeout);
+    if (p->nwaiters)
+        serve_waiters(p);
+}
+
+void pool_stream_opened(struct upconn *c)
+{
+    struct pool *p = c->pool;
+    c->streams++;
+    p->streams++;
+    c->requests++;
+    if (p->up->keepalive_requests && c->requests >= p->up->keepalive_requests)
+        pool_h2_drain(c, CLOSE_LIMIT_REQUESTS);
+}
+
+void pool_stream_done(struct upconn *c)
+{
+    struct pool *p = c->pool;
+    c->streams--;
+    p->streams--;
+    if (c->state != UC_ACTIVE)
+        return;
+    if (c->streams == 0) {
+        if (c->no_new_streams) {
+            pool_close(c, c->drain_why);
+            return;
+        }
+        if (!p->nwaiters) {
+            go_idle(c);
+            return;
+        }
+    }
+    if (p->nwaiters)
+        serve_waiters(p);
+}
+
+void pool_h2_update(struct upconn *c)
+{
+    if (c->state == UC_CLOSED)
+        return;
+    if (c->h2_ready && c->mux_dial) {
+        c->mux_dial = 0;
+        c->pool->h2_dialing--;
+    }
+    if (c->no_new_streams && c->streams == 0) {
+        pool_close(c, c->drain_why);
+        return;
+    }
+    if (c->pool->nwaiters)
+        serve_waiters(c->pool);
+}
+
+void pool_h2_drain(struct upconn *c, enum close_reason why)
+{
+    struct pool *p = c->pool;
+    if (c->no_new_streams)
+        return;
+    c->no_new_streams = 1;
+    c->drain_why = why;
+    if (c->in_mux) {
+        TAILQ_REMOVE(&p->mux, c, mux_link);
+        c->in_mux = 0;
+    }
+    log_debug("upstream %s server %s: h2 connection takes no new streams (%s), %u open",
+              p->up->name, p->srv->address, close_reason_str(why), c->streams);
+    if (!c->streams)
+        pool_close(c, why);
+}
+
+void pool_start_failed(struct upconn *c)
+{
+    if (!c->is_h2 || c->state != UC_ACTIVE || c->streams)
+        return;
+    if (c->no_new_streams)
+        pool_close(c, c->drain_why);
+    else
+        go_idle(c);
 }
 
 void pool_close(struct upconn *c, enum close_reason why)
@@ -396,16 +674,29 @@ void pool_close(struct upconn *c, enum close_reason why)
         return;
     if (c->state == UC_IDLE)
         unlink_idle(c);
-    else
+    else {
         p->nbusy--;
+        if (c->is_h2 && c->state == UC_ACTIVE && c->ops)
+            p->h2_active--;
+    }
+    if (c->mux_dial) {
+        c->mux_dial = 0;
+        p->h2_dialing--;
+    }
+    if (c->in_mux) {
+        TAILQ_REMOVE(&p->mux, c, mux_link);
+        c->in_mux = 0;
+    }
     c->state = UC_CLOSED;
     TAILQ_REMOVE(&p->all, c, all_link);
     count_close(p, why);
     log_debug("upstream %s server %s: connection closed (%s) after %u requests",
               p->up->name, p->srv->address, close_reason_str(why), c->requests);
+    /* The session tells its streams' exchanges (h2: each open stream fails). */
+    if (c->ops && c->ops->closing)
+        c->ops->closing(c);
     if (c->bev) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+        updial_release_bev(c);
     }
     if (c->idle_timer) {
         event_free(c->idle_timer);

@@ -15,6 +15,8 @@
 #include "exchange.h"
 #include "metrics.h"
 
+struct evbuffer;
+
 struct worker;
 struct bufferevent;
 struct event;
@@ -38,15 +40,45 @@ enum close_reason {
     CLOSE_ERROR,            /* I/O error, timeout, bad framing */
     CLOSE_ABORT,            /* exchange abandoned mid-way */
     CLOSE_SHUTDOWN,
+    CLOSE_GOAWAY,           /* h2: the backend sent GOAWAY; closed once drained */
+    CLOSE_PING_TIMEOUT,     /* h2: a PING went unanswered */
 };
 const char *close_reason_str(enum close_reason r);
 
-/* One upstream connection (HTTP/1.1 now; an h2 connection will add its own session). */
+struct upconn;
+
+/* What a protocol session (h1_client, h2_client) offers the pool and the exchange. <st> is
+ * the stream handle start() returned (HTTP/1.1: the connection itself). */
+struct upconn_ops {
+    /* The connection is up (TCP, and TLS when configured): take over its bufferevent.
+     * 0, or -1 (out of memory; the pool closes it). */
+    int (*init)(struct upconn *c);
+    /* Begins <ex> on the connection and writes its request head. NULL: the connection can
+     * take no stream now (h2 after a GOAWAY); nothing was sent. */
+    void *(*start)(struct upconn *c, struct exchange *ex);
+    void (*send_body)(struct upconn *c, void *st, struct evbuffer *data);
+    void (*send_end)(struct upconn *c, void *st, const struct http_head *trailers);
+    size_t (*output_pending)(struct upconn *c, void *st);
+    void (*pause_response)(struct upconn *c, void *st, int pause);
+    /* The exchange went away mid-way. */
+    void (*abort)(struct upconn *c, void *st);
+    /* No stream left: watch the idle connection for a close (and, h2, PING it). */
+    void (*watch_idle)(struct upconn *c);
+    /* Non-blocking liveness probe before reuse: 1 = looks alive. */
+    int (*seems_alive)(struct upconn *c);
+    /* The pool closes the connection: fail what is still attached (h2 streams). */
+    void (*closing)(struct upconn *c);
+    /* Frees the protocol state (the pool frees the connection). */
+    void (*free)(struct upconn *c);
+};
+
+/* One upstream connection. HTTP/1.1 carries one exchange at a time; HTTP/2 many streams. */
 struct upconn {
     struct pool *pool;
     struct bufferevent *bev;
+    const struct upconn_ops *ops;   /* NULL while dialling */
     enum upconn_state state;
-    struct exchange *ex;          /* attached exchange or NULL */
+    struct exchange *ex;          /* h1: attached exchange; while dialling: who waits */
     uint64_t created_ms;
     uint64_t idle_since_ms;       /* when it last became idle */
     uint32_t requests;            /* exchanges carried so far */
@@ -56,7 +88,18 @@ struct upconn {
     TAILQ_ENTRY(upconn) pool_link;   /* pool idle list */
     TAILQ_ENTRY(upconn) lru_link;    /* worker idle LRU */
     TAILQ_ENTRY(upconn) all_link;    /* every open connection of the pool */
-    void *proto;                  /* protocol session state (h1_client) */
+    TAILQ_ENTRY(upconn) mux_link;    /* h2: pool's list of connections taking streams */
+    void *proto;                  /* protocol session state (h1c / h2u) */
+    void *ssl;                    /* SSL * when TLS, owned by bev */
+    struct event *dial_timer;     /* TLS: the handshake timeout */
+    unsigned is_h2 : 1,           /* the session speaks HTTP/2 */
+        in_mux : 1,               /* in the pool's mux list */
+        h2_ready : 1,             /* the peer's first SETTINGS arrived */
+        no_new_streams : 1,       /* GOAWAY received or a limit reached: drain */
+        mux_dial : 1;             /* counted in the pool's h2 dials in progress */
+    enum close_reason drain_why;  /* h2: why no new streams; counted at the close */
+    uint32_t streams;             /* h2: open streams */
+    uint32_t max_streams;         /* h2: min(peer's SETTINGS, configured cap) */
 };
 
 TAILQ_HEAD(upconn_list, upconn);
@@ -93,8 +136,30 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why);
 /* Closes and schedules the free of <c>, whatever its state; <why> is counted. */
 void pool_close(struct upconn *c, enum close_reason why);
 
-/* Called by the session when a dial finished (err = UPERR_NONE on success). */
+/* Called when a dial finished (err = UPERR_NONE on success). */
 void pool_connected(struct upconn *c, enum upstream_error err);
+
+/* h2: one of the connection's streams ended (the exchange was told). <clean>: the stream
+ * finished without resetting anything. */
+void pool_stream_done(struct upconn *c);
+/* h2: a stream was opened for an exchange (counts requests and limits). */
+void pool_stream_opened(struct upconn *c);
+/* h2: the connection's capacity changed (peer SETTINGS arrived, GOAWAY, limits): waiters
+ * may be served, or it may close once drained. */
+void pool_h2_update(struct upconn *c);
+/* h2: the connection must take no new stream (GOAWAY, keepalive limits); <why> is the
+ * close reason counted when its last stream ends. */
+void pool_h2_drain(struct upconn *c, enum close_reason why);
+/* The exchange could not start on <c> (ops->start returned NULL): give it back. */
+void pool_start_failed(struct upconn *c);
+
+/* TLS session to offer the next connection to this server (NULL = none). */
+void *pool_tls_session(struct pool *p);
+void pool_set_tls_session(struct pool *p, void *sess);
+
+/* Server's PING interval multiplier (doubled after a too_many_pings GOAWAY). */
+uint32_t pool_ping_backoff(const struct pool *p);
+void pool_double_ping_backoff(struct pool *p);
 
 /* The backend closed an idle connection or sent stray bytes: evict it. <eof> = clean close,
  * whose idle age teaches the pool the backend's idle timeout. */
@@ -116,7 +181,8 @@ uint64_t pool_learned_idle_ms(const struct pool *p);   /* 0 = nothing learned */
 const struct cfg_server *pool_server(const struct pool *p);
 const struct cfg_upstream *pool_upstream(const struct pool *p);
 struct worker *pool_worker(const struct pool *p);
-uint32_t pool_active(const struct pool *p);   /* busy + dialling: for least_request */
+uint32_t pool_active(const struct pool *p);   /* connections busy + dialling */
+uint32_t pool_inflight(const struct pool *p); /* requests in flight: for least_request */
 
 /* Closes all idle connections (drain). */
 void pool_close_idle(struct pool *p);

@@ -21,6 +21,7 @@
  */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -492,4 +493,153 @@ void tls_server_rotate_tickets(struct tls_server *t)
     t->have_prev = 1;
     pthread_rwlock_unlock(&t->lock);
     OPENSSL_cleanse(&k, sizeof k);
+}
+
+/* ---- client side (upstream TLS) ------------------------------------------------------ */
+
+/* One per TLS upstream, shared by every worker. Sessions are not kept here: OpenSSL gives
+ * each new one to the on_session callback of the connection that received it (TLS 1.3
+ * sends them after the handshake), and the caller keeps it per server and worker. */
+struct tls_client {
+    SSL_CTX *ctx;
+    const struct cfg_upstream_tls *cfg;
+    tls_session_fn on_session;
+};
+
+static int ssl_app_index = -1;  /* SSL ex_data slot: the caller's connection */
+static pthread_once_t ssl_app_once = PTHREAD_ONCE_INIT;
+
+static void make_ssl_app_index(void)
+{
+    ssl_app_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int client_new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls_client *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_index);
+    void *app = SSL_get_ex_data(ssl, ssl_app_index);
+    if (!t || !t->on_session || !app || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    t->on_session(app, sess);
+    return 1;     /* the callback took our reference */
+}
+
+int tls_check_ca_file(const char *path, char *err, size_t errlen)
+{
+    char why[256];
+    X509_STORE *st = X509_STORE_new();
+    ERR_clear_error();
+    errno = 0;
+    if (!st || X509_STORE_load_file(st, path) != 1) {
+        snprintf(err, errlen, "cannot load CA file %s: %s", path,
+                 ssl_reason(why, sizeof why, "no certificate found"));
+        X509_STORE_free(st);
+        return -1;
+    }
+    X509_STORE_free(st);
+    return 0;
+}
+
+struct tls_client *tls_client_new(const struct cfg_upstream_tls *cfg, enum upstream_protocol proto,
+                                  tls_session_fn on_session, char *err, size_t errlen)
+{
+    char why[256];
+    pthread_once(&ctx_index_once, make_ctx_index);
+    pthread_once(&ssl_app_once, make_ssl_app_index);
+    struct tls_client *t = calloc(1, sizeof *t);
+    if (!t || !(t->ctx = SSL_CTX_new(TLS_client_method()))) {
+        snprintf(err, errlen, "cannot create a TLS client context: %s",
+                 ssl_reason(why, sizeof why, "out of memory"));
+        free(t);
+        return NULL;
+    }
+    t->cfg = cfg;
+    t->on_session = on_session;
+    SSL_CTX_set_ex_data(t->ctx, ctx_index, t);
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
+    ERR_clear_error();
+    if (cfg->verify) {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+        int ok = cfg->ca_file ? SSL_CTX_load_verify_file(t->ctx, cfg->ca_file)
+                              : SSL_CTX_set_default_verify_paths(t->ctx);
+        if (ok != 1) {
+            snprintf(err, errlen, "cannot load CA file %s: %s",
+                     cfg->ca_file ? cfg->ca_file : "(system default)",
+                     ssl_reason(why, sizeof why, "no certificate found"));
+            goto fail;
+        }
+    } else
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+    if (cfg->cert && load_pair(t->ctx, cfg->cert, cfg->key, err, errlen) < 0)
+        goto fail;
+    /* Wire format: length-prefixed names. */
+    static const unsigned char alpn_h2[] = "\x02h2";
+    static const unsigned char alpn_h1[] = "\x08http/1.1";
+    static const unsigned char alpn_auto[] = "\x02h2\x08http/1.1";
+    const unsigned char *alpn = proto == PROTO_H2 ? alpn_h2 : proto == PROTO_AUTO ? alpn_auto : alpn_h1;
+    size_t alpnlen = proto == PROTO_H2 ? 3 : proto == PROTO_AUTO ? 12 : 9;
+    if (SSL_CTX_set_alpn_protos(t->ctx, alpn, (unsigned)alpnlen) != 0) {
+        snprintf(err, errlen, "cannot set ALPN: %s", ssl_reason(why, sizeof why, "unknown"));
+        goto fail;
+    }
+    if (cfg->session_reuse) {
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(t->ctx, client_new_session_cb);
+    } else {
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
+    }
+    return t;
+fail:
+    SSL_CTX_free(t->ctx);
+    free(t);
+    return NULL;
+}
+
+void tls_client_free(struct tls_client *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+SSL *tls_client_ssl_new(struct tls_client *t, const char *host, SSL_SESSION *session, void *app)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    if (!ssl)
+        return NULL;
+    const char *name = t->cfg->server_name ? t->cfg->server_name : host;
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+    /* RFC 6066: no IP literals in SNI. An address is verified against the certificate's
+     * IP entries instead of a DNS name. */
+    if ((!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1) ||
+        (t->cfg->verify && (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+                                  : SSL_set1_host(ssl, name)) != 1)) {
+        ERR_clear_error();
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_ex_data(ssl, ssl_app_index, app);
+    if (session)
+        SSL_set_session(ssl, session);
+    return ssl;
+}
+
+void tls_client_ssl_detach(SSL *ssl)
+{
+    SSL_set_ex_data(ssl, ssl_app_index, NULL);
+}
+
+const char *tls_client_failure(SSL *ssl, char *buf, size_t len)
+{
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v != X509_V_OK) {
+        ERR_clear_error();
+        snprintf(buf, len, "certificate verification failed: %s", X509_verify_cert_error_string(v));
+        return buf;
+    }
+    return ssl_reason(buf, len, "handshake failed");
 }

@@ -48,4 +48,25 @@ int tls_check_cert_key(const char *cert, const char *key, char *err, size_t errl
  * wrong in <err>. */
 int tls_check_ciphers(const char *list, int tls13, char *err, size_t errlen);
 
+/* ---- client side: ferry connecting to TLS upstreams ---- */
+
+struct tls_client;
+/* Receives each resumable session a connection's server sends; takes the reference. */
+typedef void (*tls_session_fn)(void *app, SSL_SESSION *sess);
+
+/* A client context for one upstream: verification (CA file or the system store), client
+ * certificate, ALPN for <proto> (h2; h2 + http/1.1 for auto; http/1.1), session tickets. */
+struct tls_client *tls_client_new(const struct cfg_upstream_tls *cfg, enum upstream_protocol proto,
+                                  tls_session_fn on_session, char *err, size_t errlen);
+void tls_client_free(struct tls_client *t);
+/* A client SSL for a connection to <host> (SNI and verified name, unless server_name is
+ * configured), offering <session> (may be NULL); <app> is handed to on_session. */
+SSL *tls_client_ssl_new(struct tls_client *t, const char *host, SSL_SESSION *session, void *app);
+/* The connection is going away: no more on_session calls for it. */
+void tls_client_ssl_detach(SSL *ssl);
+/* Why a client handshake failed (verification result, else the OpenSSL reason). */
+const char *tls_client_failure(SSL *ssl, char *buf, size_t len);
+/* Checks that <path> holds PEM CA certificates (config validation). */
+int tls_check_ca_file(const char *path, char *err, size_t errlen);
+
 #endif

@@ -94,8 +94,8 @@ static size_t pick_least_request(struct upstream_rt *u, size_t avoid)
 {
     size_t a = pick_weighted_random(u, avoid);
     size_t b = pick_weighted_random(u, avoid);
-    uint64_t la = (uint64_t)pool_active(u->pools[a]) * u->cfg->servers[b].weight;
-    uint64_t lb = (uint64_t)pool_active(u->pools[b]) * u->cfg->servers[a].weight;
+    uint64_t la = (uint64_t)pool_inflight(u->pools[a]) * u->cfg->servers[b].weight;
+    uint64_t lb = (uint64_t)pool_inflight(u->pools[b]) * u->cfg->servers[a].weight;
     return lb < la ? b : a;
 }
 

@@ -37,6 +37,8 @@ struct server_state {
     uint64_t learned_idle_ms;   /* shortest idle age at which the backend closed a pooled
                                    connection; 0 = nothing learned yet */
     uint64_t learned_at_ms;     /* when it was last lowered or confirmed */
+    uint32_t ping_backoff;      /* h2 PING interval multiplier: 1, doubled on each
+                                   too_many_pings GOAWAY (grpc-go's keepalive policy) */
 };
 
 /* What main builds once per generation and hands to every worker (read-only for them). */
@@ -45,6 +47,7 @@ struct runtime {
     struct server_state **servers;       /* [upstream][server] */
     struct access_log **access_logs;     /* [listener], NULL = off */
     struct tls_server **tls;             /* [listener], NULL = cleartext */
+    struct tls_client **tls_up;          /* [upstream], NULL = cleartext */
     int **listen_fds;                    /* [listener][addr * workers + worker] */
 };
 

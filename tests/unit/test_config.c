@@ -30,6 +30,8 @@ static struct ferry_config *load(const char *yaml)
     "    servers:\n" \
     "      - address: 127.0.0.1:9000\n"
 #define MINIMAL LISTENERS UPSTREAMS
+/* The test certificates are committed under tests/certs (see make.sh there). */
+#define CERTS "tests/certs/"
 
 /* ---- scalar forms ---------------------------------------------------------------------- */
 
@@ -172,6 +174,41 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(u->send_timeout_ms, 60000);
     ck_assert_uint_eq(u->read_timeout_ms, 60000);
     ck_assert_uint_eq(u->retries, 1);
+    ck_assert_ptr_null(u->tls);
+    ck_assert_uint_eq(u->max_concurrent_streams, 100);
+    ck_assert_uint_eq(u->h2_read_idle_timeout_ms, 30000);
+    ck_assert_uint_eq(u->h2_ping_timeout_ms, 15000);
+    config_unref(c);
+}
+END_TEST
+
+START_TEST(test_upstream_h2_tls)
+{
+    struct ferry_config *c = load(MINIMAL "    protocol: auto\n    max_concurrent_streams: 7\n"
+                                  "    h2_read_idle_timeout: 0\n    h2_ping_timeout: 2s\n"
+                                  "    tls:\n      server_name: api.test\n      ca_file: " CERTS "ca.crt\n"
+                                  "      verify: false\n      cert: " CERTS "localhost.crt\n"
+                                  "      key: " CERTS "localhost.key\n      handshake_timeout: 3s\n"
+                                  "      session_reuse: false\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    struct cfg_upstream *u = &c->upstreams[0];
+    ck_assert_int_eq(u->protocol, PROTO_AUTO);
+    ck_assert_uint_eq(u->max_concurrent_streams, 7);
+    ck_assert_uint_eq(u->h2_read_idle_timeout_ms, 0);
+    ck_assert_uint_eq(u->h2_ping_timeout_ms, 2000);
+    ck_assert_ptr_nonnull(u->tls);
+    ck_assert_str_eq(u->tls->server_name, "api.test");
+    ck_assert_str_eq(u->tls->ca_file, CERTS "ca.crt");
+    ck_assert_int_eq(u->tls->verify, 0);
+    ck_assert_str_eq(u->tls->cert, CERTS "localhost.crt");
+    ck_assert_uint_eq(u->tls->handshake_timeout_ms, 3000);
+    ck_assert_int_eq(u->tls->session_reuse, 0);
+    config_unref(c);
+    c = load(MINIMAL "    protocol: h2\n    tls: {}\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_eq(c->upstreams[0].tls->verify, 1);
+    ck_assert_int_eq(c->upstreams[0].tls->session_reuse, 1);
+    ck_assert_ptr_null(c->upstreams[0].tls->ca_file);
     config_unref(c);
 }
 END_TEST
@@ -322,7 +359,6 @@ END_TEST
 
 /* The test certificates are committed under tests/certs (see make.sh there); the unit tests
  * run from the top of the tree, like `make unit-check`. */
-#define CERTS "tests/certs/"
 #define TLS_LISTENER(tls) \
     "listeners:\n" \
     "  - name: web\n" \
@@ -574,14 +610,17 @@ static const struct bad {
       "h2_max_header_list_size 17m is out of range; expected 1k..16m" },
     { "reserved_health", MINIMAL "    health_check:\n      type: http\n", "10:5:",
       "key 'health_check' is not supported by this version of ferry yet" },
-    { "reserved_h2", MINIMAL "    h2_ping_timeout: 15s\n", "10:5:", "key 'h2_ping_timeout' is not supported" },
+    { "protocol_bad", MINIMAL "    protocol: http3\n", "10:15:", "invalid protocol 'http3'; expected one of http1 | h2c | h2 | auto" },
+    { "h2_needs_tls", MINIMAL "    protocol: h2\n", "10:15:", "protocol h2 needs a tls mapping in upstream 'app'" },
+    { "auto_needs_tls", MINIMAL "    protocol: auto\n", "10:15:", "protocol auto needs a tls mapping" },
+    { "h2c_with_tls", MINIMAL "    protocol: h2c\n    tls: {}\n", "11:10:", "has protocol h2c (cleartext) and a tls mapping" },
+    { "up_tls_cert_no_key", MINIMAL "    tls:\n      cert: " CERTS "localhost.crt\n", "11:13:", "upstream tls has cert without key" },
+    { "up_tls_bad_ca", MINIMAL "    tls:\n      ca_file: /nonexistent/ca.pem\n", "11:16:", "cannot load CA file /nonexistent/ca.pem" },
+    { "up_tls_unknown", MINIMAL "    tls:\n      sni: x\n", "11:7:", "unknown key 'sni' in upstream tls" },
+    { "up_mcs_zero", MINIMAL "    max_concurrent_streams: 0\n", "10:29:", "max_concurrent_streams 0 is out of range" },
+    { "up_ping_timeout_zero", MINIMAL "    h2_ping_timeout: 0\n", "10:22:", "h2_ping_timeout" },
     { "reserved_outlier", MINIMAL "    outlier_detection: {}\n", "10:5:", "key 'outlier_detection' is not supported" },
     { "reserved_dns", MINIMAL "    dns: {}\n", "10:5:", "key 'dns' is not supported" },
-    { "reserved_mcs", MINIMAL "    max_concurrent_streams: 100\n", "10:5:", "key 'max_concurrent_streams' is not supported" },
-    { "reserved_readidle", MINIMAL "    h2_read_idle_timeout: 1s\n", "10:5:", "key 'h2_read_idle_timeout' is not supported" },
-    { "reserved_up_tls", MINIMAL "    tls: {}\n", "10:5:", "key 'tls' is not supported" },
-    { "protocol_h2c", MINIMAL "    protocol: h2c\n", "10:15:", "protocol 'h2c' is not supported yet; expected http1" },
-    { "protocol_bad", MINIMAL "    protocol: http3\n", "10:15:", "invalid protocol 'http3'; expected http1" },
     { "listeners_scalar", "listeners: web\n" UPSTREAMS, "1:12:", "'listeners' is a scalar; expected a non-empty sequence" },
     { "listeners_null", "listeners:\n" UPSTREAMS, "1:11:", "'listeners' is empty; expected a non-empty sequence" },
     { "listeners_empty", "listeners: []\n" UPSTREAMS, "1:12:", "'listeners' is empty; expected a non-empty sequence" },
@@ -699,6 +738,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("load");
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_upstream_h2_tls);
     tcase_add_test(tc, test_every_key);
     tcase_add_test(tc, test_tls_defaults);
     tcase_add_test(tc, test_tls_every_key);
