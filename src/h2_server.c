@@ -605,9 +605,12 @@ static void op_response_end(void *arg, const struct http_head *trailers)
         const struct http_field *f = &trailers->fields[i];
         if (h1_field_is_hop(trailers, f))
             continue;
+        /* Both copied: the trailers may wait for the client's window after the upstream
+         * side has freed its own. */
         char *name = lower_copy(&st->resp_trailers, f->name, f->name_len);
-        if (name)
-            http_head_add(&st->resp_trailers, name, f->name_len, f->value, f->value_len, 0);
+        char *value = name ? http_head_copy(&st->resp_trailers, f->value, f->value_len) : NULL;
+        if (value)
+            http_head_add(&st->resp_trailers, name, f->name_len, value, f->value_len, 0);
     }
     if (st->resp_deferred) {
         st->resp_deferred = 0;

@@ -181,7 +181,7 @@ trap 'echo "# interrupted"; exit 130' INT TERM
 build_peers() {
     local p src
     mkdir -p "$BIN" "$IT_DIR/.work/gocache"
-    for p in backend rawrecorder kaclient loadclient; do
+    for p in backend rawrecorder kaclient loadclient grpcpeer; do
         src="$IT_DIR/go/src/ferrytest/$p"
         if [ -x "$BIN/$p" ] && [ -z "$(find "$src" -newer "$BIN/$p" -name '*.go' 2>/dev/null)" ]; then
             continue
@@ -336,4 +336,61 @@ h2_body() {
 for ln in sys.stdin:
     if ln.startswith('BODYTEXT $2 '):
         sys.stdout.write(ast.literal_eval(ln.split(' ', 2)[2]).decode('latin-1'))"
+}
+
+# ---------------------------------------------------------------- HTTP/2 backends (upstream h2)
+
+H2BACKEND="$PY $IT_DIR/h2backend.py"
+
+# start_h2backend [--port P] [h2backend.py flags...] — starts the frame-level h2 backend
+# logging to its own file. Sets H2B_PID, H2B_PORT, H2B_ADDR, H2B_LOG (the event log:
+# "open C", "req C SID METHOD PATH ...", "refused ...", "dropped ...", "goaway ...", "close ...").
+start_h2backend() {
+    local port
+    if [ "$1" = --port ]; then port=$2; shift 2; else port=$(pick_port) || return 1; fi
+    _SEQ=$((_SEQ + 1))
+    local out="$WORK/h2backend.$_SEQ.out"
+    H2B_LOG="$WORK/h2backend.$_SEQ.log"
+    : >"$H2B_LOG"
+    $H2BACKEND --listen "127.0.0.1:$port" --log "$H2B_LOG" "$@" >"$out" 2>&1 &
+    H2B_PID=$!
+    _track "$H2B_PID"
+    if ! wait_for 10 _read_listen "$out"; then
+        echo "start_h2backend: no LISTEN line within 10s" >&2; cat "$out" >&2
+        return 1
+    fi
+    H2B_ADDR=$(sed -n 's/^LISTEN //p' "$out" | head -n1)
+    H2B_PORT=${H2B_ADDR##*:}
+}
+
+# ferry_metric ADMIN-ADDR NAME{LABELS} — one sample of ferry's /metrics (empty if absent).
+ferry_metric() {
+    curl -sS --max-time 5 "http://$1/metrics" 2>/dev/null | awk -v k="$2" 'index($0, k " ") == 1 { print $2 }'
+}
+
+# ---------------------------------------------------------------- gRPC peer
+
+# start_grpcpeer [--port P] [grpcpeer server flags: -tls CERT:KEY -max-streams N -id X
+# -graceful-on-term] — starts "grpcpeer server" with its /stats sidecar on another picked
+# port (read it with: backend_stat "$GRPC_STATS_ADDR" FIELD). Sets GRPC_PID, GRPC_PORT,
+# GRPC_ADDR, GRPC_STATS_ADDR, GRPC_LOG (stderr: connections, GOAWAY/RST frames, cancellations).
+start_grpcpeer() {
+    local port sport
+    if [ "$1" = --port ]; then port=$2; shift 2; else port=$(pick_port) || return 1; fi
+    sport=$(pick_port) || return 1
+    while [ "$sport" = "$port" ]; do sport=$(pick_port) || return 1; done
+    _SEQ=$((_SEQ + 1))
+    local out="$WORK/grpcpeer.$_SEQ.out"
+    GRPC_LOG="$WORK/grpcpeer.$_SEQ.err"
+    "$BIN/grpcpeer" server -listen "127.0.0.1:$port" -stats "127.0.0.1:$sport" "$@" \
+        >"$out" 2>"$GRPC_LOG" &
+    GRPC_PID=$!
+    _track "$GRPC_PID"
+    if ! wait_for 10 _read_listen "$out"; then
+        echo "start_grpcpeer: no LISTEN line within 10s" >&2; cat "$GRPC_LOG" >&2
+        return 1
+    fi
+    GRPC_ADDR=$(sed -n 's/^LISTEN //p' "$out" | head -n1)
+    GRPC_PORT=${GRPC_ADDR##*:}
+    GRPC_STATS_ADDR=$(sed -n 's/^STATS //p' "$out" | head -n1)
 }

@@ -15,9 +15,18 @@
 //	/reset         hijacks, writes partial headers+body, closes with RST (SO_LINGER 0)
 //	               ?when=before: RST before any response byte
 //	/close         200 with "Connection: close"
-//	/stats         JSON {"accepted","active","requests"}; /stats/reset zeroes counters
+//	/stats         JSON {"accepted","active","requests","h2_requests"}; /stats/reset zeroes
+//	               counters ("accepted"/"active" are TCP connections, counted at the
+//	               listener, so h2c connections taken over from net/http count too)
 //
 // -ka-hint VALUE adds "Keep-Alive: VALUE" (e.g. timeout=1) to every response.
+//
+// HTTP/2: -h2c serves h2c (prior knowledge and Upgrade: h2c) besides HTTP/1.1 on a cleartext
+// listener; -tls CERT:KEY serves TLS with ALPN h2 and http/1.1 (-no-h2: http/1.1 only);
+// -max-streams N sets SETTINGS_MAX_CONCURRENT_STREAMS. With TLS, /headers adds "tls_resumed"
+// (tls.ConnectionState.DidResume), "tls_alpn", "tls_server_name" and "tls_version".
+// -graceful-on-term: SIGTERM closes the listener at once, sends GOAWAY to h2 connections, lets
+// in-flight requests finish (up to 30 s, h2c connections included) and exits 0.
 //
 // Every response carries X-Backend-Conn (connection number) and X-Backend-Conn-Req (request
 // number on that connection) and X-Backend-Id (the -id flag).
@@ -27,6 +36,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -43,6 +53,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 type connInfo struct {
@@ -53,12 +66,65 @@ type connInfo struct {
 type ctxKey struct{}
 
 var (
-	accepted int64
-	active   int64
-	requests int64
-	connSeq  int64
+	accepted  int64
+	active    int64
+	requests  int64
+	h2reqs    int64
+	connSeq   int64
 	backendID string
 )
+
+// countingListener counts accepted and open TCP connections. Counting at the listener (not
+// with http.Server.ConnState) keeps h2c connections, which net/http hands over by Hijack,
+// counted as active until they are really closed.
+type countingListener struct {
+	net.Listener
+}
+
+type countedConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	atomic.AddInt64(&accepted, 1)
+	atomic.AddInt64(&active, 1)
+	return &countedConn{Conn: c}, nil
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { atomic.AddInt64(&active, -1) })
+	return err
+}
+
+// CloseWrite lets net/http half-close an HTTP/1.1 connection as it does on a *net.TCPConn.
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// tcpConn finds the *net.TCPConn under a (possibly wrapped) connection.
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case *countedConn:
+			c = v.Conn
+		case *tls.Conn:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+}
 
 func pattern(off int64, buf []byte) {
 	for i := range buf {
@@ -72,13 +138,19 @@ func main() {
 	id := flag.String("id", "b", "backend id reported in X-Backend-Id")
 	quiet := flag.Bool("quiet", true, "no per-request logging")
 	kaHint := flag.String("ka-hint", "", "if set, every response carries \"Keep-Alive: <value>\"")
+	useH2C := flag.Bool("h2c", false, "serve h2c (prior knowledge and Upgrade) besides HTTP/1.1")
+	tlsFlag := flag.String("tls", "", "CERT:KEY: serve TLS with ALPN h2, http/1.1")
+	noH2 := flag.Bool("no-h2", false, "with -tls: offer only http/1.1 by ALPN (no HTTP/2)")
+	maxStreams := flag.Uint("max-streams", 0, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (0 = Go's default, 250)")
+	graceful := flag.Bool("graceful-on-term", false, "SIGTERM: close the listener, GOAWAY, drain up to 30s, exit 0")
 	flag.Parse()
 	backendID = *id
 
-	ln, err := net.Listen("tcp", *listen)
+	rawLn, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}
+	var ln net.Listener = countingListener{rawLn}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +220,12 @@ func main() {
 			"body_len":          n,
 			"trailers":          r.Trailer,
 			"remote":            r.RemoteAddr,
+		}
+		if r.TLS != nil {
+			out["tls_resumed"] = r.TLS.DidResume
+			out["tls_alpn"] = r.TLS.NegotiatedProtocol
+			out["tls_server_name"] = r.TLS.ServerName
+			out["tls_version"] = map[uint16]string{tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3"}[r.TLS.Version]
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)
@@ -231,19 +309,21 @@ func main() {
 			bw.Flush()
 			time.Sleep(100 * time.Millisecond)
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
+		if tc := tcpConn(conn); tc != nil {
 			tc.SetLinger(0)
 		}
 		conn.Close()
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"accepted\": %d, \"active\": %d, \"requests\": %d}\n",
-			atomic.LoadInt64(&accepted), atomic.LoadInt64(&active), atomic.LoadInt64(&requests))
+		fmt.Fprintf(w, "{\"accepted\": %d, \"active\": %d, \"requests\": %d, \"h2_requests\": %d}\n",
+			atomic.LoadInt64(&accepted), atomic.LoadInt64(&active), atomic.LoadInt64(&requests),
+			atomic.LoadInt64(&h2reqs))
 	})
 	mux.HandleFunc("/stats/reset", func(w http.ResponseWriter, r *http.Request) {
 		atomic.StoreInt64(&accepted, 0)
 		atomic.StoreInt64(&requests, 0)
+		atomic.StoreInt64(&h2reqs, 0)
 		io.WriteString(w, "reset\n")
 	})
 
@@ -251,6 +331,9 @@ func main() {
 		ci, _ := r.Context().Value(ctxKey{}).(*connInfo)
 		if !strings.HasPrefix(r.URL.Path, "/stats") {
 			atomic.AddInt64(&requests, 1)
+			if r.ProtoMajor == 2 {
+				atomic.AddInt64(&h2reqs, 1)
+			}
 		}
 		if ci != nil {
 			n := atomic.AddInt64(&ci.reqs, 1)
@@ -267,8 +350,6 @@ func main() {
 		mux.ServeHTTP(w, r)
 	})
 
-	var mu sync.Mutex
-	states := map[net.Conn]http.ConnState{}
 	srv := &http.Server{
 		Handler:     handler,
 		IdleTimeout: *idle,
@@ -276,26 +357,34 @@ func main() {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, ctxKey{}, &connInfo{id: atomic.AddInt64(&connSeq, 1)})
 		},
-		ConnState: func(c net.Conn, s http.ConnState) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch s {
-			case http.StateNew:
-				atomic.AddInt64(&accepted, 1)
-				atomic.AddInt64(&active, 1)
-			case http.StateClosed, http.StateHijacked:
-				if _, ok := states[c]; ok {
-					atomic.AddInt64(&active, -1)
-				}
-				delete(states, c)
-				return
-			}
-			states[c] = s
-		},
 	}
 	if *idle == 0 {
 		// IdleTimeout 0 falls back to ReadTimeout (0 too): no idle limit.
 		srv.IdleTimeout = 0
+	}
+
+	h2s := &http2.Server{MaxConcurrentStreams: uint32(*maxStreams)}
+	if *tlsFlag != "" {
+		certFile, keyFile, _ := strings.Cut(*tlsFlag, ":")
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			log.Fatalf("tls: %v", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if *noH2 {
+			srv.TLSConfig.NextProtos = []string{"http/1.1"}
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		} else if err := http2.ConfigureServer(srv, h2s); err != nil { // NextProtos h2, http/1.1
+			log.Fatalf("http2: %v", err)
+		}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else if *useH2C {
+		// ConfigureServer registers h2s with srv.Shutdown, so hijacked h2c connections get a
+		// graceful GOAWAY too.
+		if err := http2.ConfigureServer(srv, h2s); err != nil {
+			log.Fatalf("http2: %v", err)
+		}
+		srv.Handler = h2c.NewHandler(handler, h2s)
 	}
 
 	out := bufio.NewWriter(os.Stdout)
@@ -307,9 +396,22 @@ func main() {
 	done := make(chan struct{})
 	go func() {
 		<-sigs
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		grace := 5 * time.Second
+		if *graceful {
+			grace = 30 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
+		// Shutdown closes the listener first (a restarted backend can bind the port at once),
+		// GOAWAYs the h2 connections it knows of and waits for the HTTP/1.1 ones.
 		srv.Shutdown(ctx)
+		if *graceful {
+			// h2c connections were hijacked from net/http: wait for them to close (the h2
+			// server closes each 1 s after its last stream finished).
+			for atomic.LoadInt64(&active) > 0 && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		close(done)
 	}()
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {

@@ -1,7 +1,8 @@
 // loadclient: -c goroutines, each with its own http.Transport (so its own keep-alive
 // connection), share -n requests, bounded by -deadline. Prints "ok=N err=M conns=K" where K
 // is the number of new client connections opened (httptrace GotConn, !Reused).
-// Exits 1 if any request failed or the deadline was hit.
+// Exits 1 if any request failed or the deadline was hit. -unique appends "?i=N" (or "&i=N")
+// to the URL, N = 1..n, so that every request has its own path.
 package main
 
 import (
@@ -24,6 +25,7 @@ func main() {
 	n := flag.Int("n", 1000, "total requests")
 	deadline := flag.Duration("deadline", 60*time.Second, "overall deadline")
 	method := flag.String("method", "GET", "GET or POST (POST sends a small body)")
+	unique := flag.Bool("unique", false, "append i=N (1..n) to the query so that every request is distinct")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
@@ -54,7 +56,8 @@ func main() {
 				},
 			}
 			for {
-				if atomic.AddInt64(&next, 1) > int64(*n) {
+				idx := atomic.AddInt64(&next, 1)
+				if idx > int64(*n) {
 					return
 				}
 				if ctx.Err() != nil {
@@ -65,7 +68,15 @@ func main() {
 				if *method == "POST" {
 					body = strings.NewReader("payload")
 				}
-				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), *method, *url, body)
+				u := *url
+				if *unique {
+					sep := "?"
+					if strings.Contains(u, "?") {
+						sep = "&"
+					}
+					u = fmt.Sprintf("%s%si=%d", u, sep, idx)
+				}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), *method, u, body)
 				resp, err := client.Do(req)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
