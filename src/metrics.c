@@ -131,6 +131,8 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
                       pool_idle_count);
     render_pool_gauge(b, v, "ferry_upstream_connections_active",
                       "Upstream connections carrying a request or being dialled.", pool_active);
+    render_pool_gauge(b, v, "ferry_upstream_streams_active",
+                      "HTTP/2 streams open on upstream connections (h2c, h2).", pool_streams);
     render_pool_gauge(b, v, "ferry_upstream_queue_waiting",
                       "Requests waiting for a connection (max_connections reached).", pool_queue_len);
     render_pool_counter(b, v, "ferry_upstream_queue_timeouts_total",
@@ -301,10 +303,11 @@ void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
             evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
             json_str(b, cfg->upstreams[u].servers[s].address);
             uint64_t learned = v->nworkers ? pool_learned_idle_ms(v->workers[0].upstreams[u].pools[s]) : 0;
-            evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"queued\":%llu,\"opened\":%llu,\"reused\":%llu,"
-                                   "\"learned_idle_timeout_ms\":%llu}",
+            evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"streams\":%llu,\"queued\":%llu,"
+                                   "\"opened\":%llu,\"reused\":%llu,\"learned_idle_timeout_ms\":%llu}",
                                 (unsigned long long)pool_gauge(v, u, s, pool_idle_count),
                                 (unsigned long long)pool_gauge(v, u, s, pool_active),
+                                (unsigned long long)pool_gauge(v, u, s, pool_streams),
                                 (unsigned long long)pool_gauge(v, u, s, pool_queue_len),
                                 (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, opened)),
                                 (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, reused)),

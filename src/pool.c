@@ -124,6 +124,7 @@ const struct cfg_server *pool_server(const struct pool *p) { return p->srv; }
 const struct cfg_upstream *pool_upstream(const struct pool *p) { return p->up; }
 struct worker *pool_worker(const struct pool *p) { return p->w; }
 uint32_t pool_active(const struct pool *p) { return __atomic_load_n(&p->nbusy, __ATOMIC_RELAXED); }
+uint32_t pool_streams(const struct pool *p) { return __atomic_load_n(&p->streams, __ATOMIC_RELAXED); }
 uint32_t pool_inflight(const struct pool *p) { return p->nbusy - p->h2_active + p->streams; }
 uint32_t pool_idle_count(const struct pool *p) { return __atomic_load_n(&p->nidle, __ATOMIC_RELAXED); }
 uint32_t pool_queue_len(const struct pool *p) { return __atomic_load_n(&p->nwaiters, __ATOMIC_RELAXED); }

@@ -183,6 +183,7 @@ const struct cfg_upstream *pool_upstream(const struct pool *p);
 struct worker *pool_worker(const struct pool *p);
 uint32_t pool_active(const struct pool *p);   /* connections busy + dialling */
 uint32_t pool_inflight(const struct pool *p); /* requests in flight: for least_request */
+uint32_t pool_streams(const struct pool *p);  /* h2 streams open */
 
 /* Closes all idle connections (drain). */
 void pool_close_idle(struct pool *p);

@@ -25,6 +25,10 @@
 // listener; -tls CERT:KEY serves TLS with ALPN h2 and http/1.1 (-no-h2: http/1.1 only);
 // -max-streams N sets SETTINGS_MAX_CONCURRENT_STREAMS. With TLS, /headers adds "tls_resumed"
 // (tls.ConnectionState.DidResume), "tls_alpn", "tls_server_name" and "tls_version".
+// -client-ca FILE (with -tls): mutual TLS, a client certificate signed by a CA of FILE is
+// required and verified (tls.RequireAndVerifyClientCert); /headers adds "tls_client_cn" (the
+// verified client certificate's subject CN, "" if none) and TLS handshake errors are logged
+// to stderr ("http: TLS handshake error from ...").
 // -graceful-on-term: SIGTERM closes the listener at once, sends GOAWAY to h2 connections, lets
 // in-flight requests finish (up to 30 s, h2c connections included) and exits 0.
 //
@@ -37,6 +41,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -141,6 +146,7 @@ func main() {
 	useH2C := flag.Bool("h2c", false, "serve h2c (prior knowledge and Upgrade) besides HTTP/1.1")
 	tlsFlag := flag.String("tls", "", "CERT:KEY: serve TLS with ALPN h2, http/1.1")
 	noH2 := flag.Bool("no-h2", false, "with -tls: offer only http/1.1 by ALPN (no HTTP/2)")
+	clientCA := flag.String("client-ca", "", "with -tls: require a client certificate signed by a CA of this PEM file")
 	maxStreams := flag.Uint("max-streams", 0, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (0 = Go's default, 250)")
 	graceful := flag.Bool("graceful-on-term", false, "SIGTERM: close the listener, GOAWAY, drain up to 30s, exit 0")
 	flag.Parse()
@@ -226,6 +232,11 @@ func main() {
 			out["tls_alpn"] = r.TLS.NegotiatedProtocol
 			out["tls_server_name"] = r.TLS.ServerName
 			out["tls_version"] = map[uint16]string{tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3"}[r.TLS.Version]
+			cn := ""
+			if len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+				cn = r.TLS.VerifiedChains[0][0].Subject.CommonName
+			}
+			out["tls_client_cn"] = cn
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)
@@ -371,6 +382,19 @@ func main() {
 			log.Fatalf("tls: %v", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if *clientCA != "" {
+			pem, err := os.ReadFile(*clientCA)
+			if err != nil {
+				log.Fatalf("client-ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				log.Fatalf("client-ca: no PEM certificate in %s", *clientCA)
+			}
+			srv.TLSConfig.ClientCAs = pool
+			srv.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
+			srv.ErrorLog = log.New(os.Stderr, "", log.LstdFlags)
+		}
 		if *noH2 {
 			srv.TLSConfig.NextProtos = []string{"http/1.1"}
 			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
@@ -378,6 +402,8 @@ func main() {
 			log.Fatalf("http2: %v", err)
 		}
 		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else if *clientCA != "" {
+		log.Fatalf("-client-ca needs -tls")
 	} else if *useH2C {
 		// ConfigureServer registers h2s with srv.Shutdown, so hijacked h2c connections get a
 		// graceful GOAWAY too.
