@@ -18,6 +18,7 @@
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
+#include "updial.h"
 #include "worker.h"
 
 #define RESP_HEAD_MAX (64 * 1024)
@@ -451,9 +452,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         if (c->state != UC_ACTIVE || !c->ex)
             return;
     }
-    log_warn("upstream %s server %s: connection %s %s", pool_upstream(c->pool)->name,
+    char why[160];
+    const char *tls = updial_tls_error(c, why, sizeof why);
+    log_warn("upstream %s server %s: connection %s %s%s%s", pool_upstream(c->pool)->name,
              pool_server(c->pool)->address, (what & BEV_EVENT_EOF) ? "closed" : "failed",
-             h->got_bytes ? "mid-response" : "before the response");
+             h->got_bytes ? "mid-response" : "before the response", tls ? ": " : "",
+             tls ? tls : "");
     fail(c, UPERR_RESET);
 }
 

@@ -13,6 +13,7 @@
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
+#include "updial.h"
 #include "worker.h"
 
 /* nghttp2 generates output only while less than this is queued on the socket. */
@@ -514,11 +515,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         pool_idle_lost(c, (what & BEV_EVENT_EOF) != 0);
         return;
     }
+    char why[160];
+    const char *tls = updial_tls_error(c, why, sizeof why);
     if (what & BEV_EVENT_TIMEOUT)
         log_warn("upstream %s server %s: h2 send timed out", up_name(s), srv_addr(s));
-    else if (c->streams && s->goaway_last < 0)
-        log_warn("upstream %s server %s: h2 connection %s with %u streams open", up_name(s),
-                 srv_addr(s), (what & BEV_EVENT_EOF) ? "closed" : "failed", c->streams);
+    else if ((c->streams && s->goaway_last < 0) || tls)
+        log_warn("upstream %s server %s: h2 connection %s with %u streams open%s%s", up_name(s),
+                 srv_addr(s), (what & BEV_EVENT_EOF) ? "closed" : "failed", c->streams,
+                 tls ? ": " : "", tls ? tls : "");
     conn_failed(s, s->goaway_last >= 0 ? CLOSE_GOAWAY
                    : (what & BEV_EVENT_EOF) && !c->streams ? CLOSE_PEER : CLOSE_ERROR);
 }

@@ -124,6 +124,27 @@ int updial_start(struct upconn *c)
     return 0;
 }
 
+const char *updial_tls_error(struct upconn *c, char *buf, size_t len)
+{
+    unsigned long e, first = 0;
+    if (!c->ssl || !c->bev)
+        return NULL;
+    while ((e = bufferevent_get_openssl_error(c->bev)))
+        if (!first)
+            first = e;
+    /* libevent also queues SSL_get_error() codes (SSL_ERROR_SYSCALL = a plain close): those
+     * say nothing TLS-specific. */
+    if (first <= SSL_ERROR_WANT_CLIENT_HELLO_CB)
+        return NULL;
+    const char *r = ERR_SYSTEM_ERROR(first) ? strerror(ERR_GET_REASON(first))
+                                            : ERR_reason_error_string(first);
+    if (r)
+        snprintf(buf, len, "TLS: %s", r);
+    else
+        snprintf(buf, len, "TLS: OpenSSL error %lx", first);
+    return buf;
+}
+
 int updial_negotiated_h2(const struct upconn *c)
 {
     return c->ssl && tls_negotiated_h2(c->ssl);

@@ -28,7 +28,9 @@
 // -client-ca FILE (with -tls): mutual TLS, a client certificate signed by a CA of FILE is
 // required and verified (tls.RequireAndVerifyClientCert); /headers adds "tls_client_cn" (the
 // verified client certificate's subject CN, "" if none) and TLS handshake errors are logged
-// to stderr ("http: TLS handshake error from ...").
+// to stderr ("http: TLS handshake error from ..."). -tls-max 1.2 caps the TLS version (with
+// TLS 1.2 a rejected client certificate fails the client's handshake; with 1.3 the client
+// completes its handshake first and learns of the rejection from an alert on its next read).
 // -graceful-on-term: SIGTERM closes the listener at once, sends GOAWAY to h2 connections, lets
 // in-flight requests finish (up to 30 s, h2c connections included) and exits 0.
 //
@@ -147,6 +149,7 @@ func main() {
 	tlsFlag := flag.String("tls", "", "CERT:KEY: serve TLS with ALPN h2, http/1.1")
 	noH2 := flag.Bool("no-h2", false, "with -tls: offer only http/1.1 by ALPN (no HTTP/2)")
 	clientCA := flag.String("client-ca", "", "with -tls: require a client certificate signed by a CA of this PEM file")
+	tlsMax := flag.String("tls-max", "", "with -tls: highest TLS version, 1.2 or 1.3 (default: Go's, 1.3)")
 	maxStreams := flag.Uint("max-streams", 0, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (0 = Go's default, 250)")
 	graceful := flag.Bool("graceful-on-term", false, "SIGTERM: close the listener, GOAWAY, drain up to 30s, exit 0")
 	flag.Parse()
@@ -382,6 +385,15 @@ func main() {
 			log.Fatalf("tls: %v", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		switch *tlsMax {
+		case "":
+		case "1.2":
+			srv.TLSConfig.MaxVersion = tls.VersionTLS12
+		case "1.3":
+			srv.TLSConfig.MaxVersion = tls.VersionTLS13
+		default:
+			log.Fatalf("-tls-max: want 1.2 or 1.3, got %q", *tlsMax)
+		}
 		if *clientCA != "" {
 			pem, err := os.ReadFile(*clientCA)
 			if err != nil {
