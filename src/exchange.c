@@ -27,7 +27,8 @@
 
 struct exchange {
     struct worker *w;
-    struct listener_rt *l;
+    struct listener_rt *l;        /* newest generation of the session's listener */
+    struct worker_gen *gen;       /* the generation its route and upstream come from */
     const struct downstream_ops *ops;
     void *s;
     struct http_head req;
@@ -259,7 +260,11 @@ struct exchange *exchange_start(const struct exchange_init *in)
     if (!ex)
         return NULL;
     ex->w = in->w;
-    ex->l = in->listener;
+    /* A connection accepted before a reload is served by the listener's newest routes
+     * (and access log); its connection limits stay those it was accepted with. */
+    ex->l = listener_newest(in->listener);
+    ex->gen = ex->l->gen;
+    worker_gen_ref(ex->gen);
     ex->ops = in->ops;
     ex->s = in->session;
     ex->req = *in->req;
@@ -292,7 +297,7 @@ struct exchange *exchange_start(const struct exchange_init *in)
         respond_error(ex, 404, "no route matches this request");
         return ex;
     }
-    ex->up = &ex->w->upstreams[route->upstream - ex->w->rt->cfg->upstreams];
+    ex->up = &ex->gen->upstreams[route->upstream - ex->gen->rt->cfg->upstreams];
     ex->read_timeout_ms = route->has_timeout ? route->timeout_ms : ex->up->cfg->read_timeout_ms;
     ex->server_idx = SIZE_MAX;
     acquire(ex, 0);
@@ -566,6 +571,7 @@ void exchange_free(struct exchange *ex)
     if (ex->replay)
         evbuffer_free(ex->replay);
     free(ex->request_line);
+    worker_gen_unref(ex->w, ex->gen);
     free(ex);
 }
 

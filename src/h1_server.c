@@ -376,7 +376,7 @@ static void parse_head(struct h1_session *s)
 
     s->requests++;
     s->w->stats.ds_requests++;
-    STAT_INC(s->l->stats.requests_h1);
+    STAT_INC(listener_newest(s->l)->stats.requests_h1);
     s->client_minor = r.msg.version_minor;
     s->head_request = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
     s->keep_alive = wants_keep_alive(s, &r);

@@ -324,7 +324,7 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     const struct cfg_listener *lc = s->l->cfg;
     s->streams_started++;
     s->w->stats.ds_requests++;
-    STAT_INC(s->l->stats.requests_h2);
+    STAT_INC(listener_newest(s->l)->stats.requests_h2);
     if (st->too_large) {
         submit_simple_response(s, st->id, 431);
         st->ex_done = 1;

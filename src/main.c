@@ -31,7 +31,8 @@
 
 struct daemon_state {
     struct event_base *base;
-    struct runtime rt;
+    const char *config_path;
+    struct runtime *rt;             /* current generation (main's reference) */
     struct worker *workers;
     uint32_t nworkers;
     uint32_t exited;            /* atomic: workers whose loop has ended */
@@ -41,6 +42,10 @@ struct daemon_state {
     struct metrics_view view;       /* what the admin listener reads */
     struct admin *admin;
     int stopping;
+    uint32_t swaps_pending;         /* atomic: workers yet to switch to the new generation */
+    struct event *swapped_ev;
+    int reloading;
+    int reload_again;               /* SIGHUP during a reload: reload once more after it */
     struct notify_monitor *monitor;   /* sd_notify watchdog and STATUS=; NULL = none */
 };
 
@@ -56,7 +61,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n"
             "Signals: SIGTERM/SIGINT stop gracefully (in-flight requests finish, up to\n"
             "shutdown_timeout); a second one stops at once. SIGQUIT stops at once.\n"
-            "SIGUSR1 reopens the log files. SIGHUP (reload) is not supported yet.\n");
+            "SIGUSR1 reopens the log files. SIGHUP reloads the configuration.\n");
 }
 
 static void print_version(void)
@@ -104,7 +109,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     notify_monitor_stopping(d->monitor);
     notify_send("STOPPING=1\nSTATUS=stopping: %llu connections left",
                 (unsigned long long)notify_monitor_connections(d->monitor));
-    uint64_t ms = d->rt.cfg->shutdown_timeout_ms;
+    uint64_t ms = d->rt->cfg->shutdown_timeout_ms;
     log_info("signal %d: graceful stop (shutdown_timeout %llums)", (int)sig, (unsigned long long)ms);
     for (uint32_t i = 0; i < d->nworkers; i++)
         worker_request_drain(&d->workers[i]);
@@ -133,13 +138,6 @@ static void reopen_logs_cb(evutil_socket_t sig, short what, void *arg)
     log_reopen_all();
 }
 
-static void hup_cb(evutil_socket_t sig, short what, void *arg)
-{
-    log_warn("signal %d (SIGHUP): reload is not supported by this version; restart to apply "
-             "configuration changes", (int)sig);
-}
-
-/* Sockets passed by the service manager (socket activation), adopted by build_runtime. */
 static int *passed_fds;
 static size_t npassed_fds;
 
@@ -180,9 +178,18 @@ static void rotate_tickets_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Ticket keys rotate on the main thread; workers only read them during handshakes. */
+static void stop_ticket_rotation(struct daemon_state *d, const struct ferry_config *cfg)
+{
+    for (size_t i = 0; d->ticket_timers && i < cfg->nlisteners; i++)
+        if (d->ticket_timers[i])
+            event_free(d->ticket_timers[i]);
+    free(d->ticket_timers);
+    d->ticket_timers = NULL;
+}
+
 static int start_ticket_rotation(struct daemon_state *d)
 {
-    const struct ferry_config *cfg = d->rt.cfg;
+    const struct ferry_config *cfg = d->rt->cfg;
     d->ticket_timers = calloc(cfg->nlisteners, sizeof *d->ticket_timers);
     if (!d->ticket_timers)
         return -1;
@@ -190,7 +197,7 @@ static int start_ticket_rotation(struct daemon_state *d)
         const struct cfg_tls *t = cfg->listeners[i].tls;
         if (!t || !t->session_tickets)
             continue;
-        d->ticket_timers[i] = event_new(d->base, -1, EV_PERSIST, rotate_tickets_cb, d->rt.tls[i]);
+        d->ticket_timers[i] = event_new(d->base, -1, EV_PERSIST, rotate_tickets_cb, d->rt->tls[i]);
         if (!d->ticket_timers[i])
             return -1;
         struct timeval tv = { (time_t)(t->ticket_key_rotation_ms / 1000),
@@ -200,7 +207,48 @@ static int start_ticket_rotation(struct daemon_state *d)
     return 0;
 }
 
-static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
+/* The listening socket of the running generation <old> for address <a> of a listener, if
+ * it has one: a reload keeps the same sockets (nothing queued in them is lost). */
+static int old_listen_fd(const struct runtime *old, const struct cfg_sockaddr *a, uint32_t w)
+{
+    if (!old)
+        return -1;
+    const struct ferry_config *oc = old->cfg;
+    for (size_t i = 0; i < oc->nlisteners; i++)
+        for (size_t k = 0; k < oc->listeners[i].naddrs; k++) {
+            const struct cfg_sockaddr *o = &oc->listeners[i].addrs[k];
+            if (o->len == a->len && memcmp(&o->ss, &a->ss, a->len) == 0)
+                return old->listen_fds[i][k * oc->workers + w];
+        }
+    return -1;
+}
+
+/* Learned idle timeouts and PING backoffs outlive a reload for servers still configured. */
+static void carry_server_state(struct runtime *rt, const struct runtime *old)
+{
+    for (size_t u = 0; old && u < rt->cfg->nupstreams; u++) {
+        const struct cfg_upstream *nu = &rt->cfg->upstreams[u];
+        const struct cfg_upstream *ou = config_find_upstream(old->cfg, nu->name);
+        for (size_t s = 0; ou && s < nu->nservers; s++)
+            for (size_t k = 0; k < ou->nservers; k++)
+                if (strcmp(ou->servers[k].address, nu->servers[s].address) == 0)
+                    rt->servers[u][s] = old->servers[ou - old->cfg->upstreams][k];
+    }
+}
+
+static void close_listen_fds(struct runtime *rt)
+{
+    const struct ferry_config *cfg = rt->cfg;
+    for (size_t i = 0; rt->listen_fds && i < cfg->nlisteners; i++)
+        for (size_t k = 0; rt->listen_fds[i] && k < cfg->listeners[i].naddrs * cfg->workers; k++)
+            if (rt->listen_fds[i][k] >= 0)
+                close(rt->listen_fds[i][k]);
+}
+
+/* Builds what the workers need for <cfg>: access logs, TLS contexts, server states and the
+ * listening sockets (kept from <old> where the address is the same, else adopted from the
+ * service manager or bound). -1 with the reason logged. */
+static int build_runtime(struct runtime *rt, struct ferry_config *cfg, const struct runtime *old)
 {
     char err[512];
     rt->cfg = cfg;
@@ -224,6 +272,15 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
             }
         }
     }
+    carry_server_state(rt, old);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct cfg_listener *l = &cfg->listeners[i];
+        rt->listen_fds[i] = malloc(l->naddrs * cfg->workers * sizeof(int));
+        if (!rt->listen_fds[i])
+            return -1;
+        for (size_t k = 0; k < l->naddrs * cfg->workers; k++)
+            rt->listen_fds[i][k] = -1;
+    }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
         if (l->access_log) {
@@ -240,15 +297,15 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg)
                 return -1;
             }
         }
-        rt->listen_fds[i] = malloc(l->naddrs * cfg->workers * sizeof(int));
-        if (!rt->listen_fds[i])
-            return -1;
         for (size_t a = 0; a < l->naddrs; a++) {
             int adopted = -1;
             for (uint32_t w = 0; w < cfg->workers; w++) {
-                int fd = open_listen_fd(l, a, w, &adopted, err, sizeof err);
+                int ofd = old_listen_fd(old, &l->addrs[a], w);
+                int fd = ofd >= 0 ? fcntl(ofd, F_DUPFD_CLOEXEC, 0)
+                                  : open_listen_fd(l, a, w, &adopted, err, sizeof err);
                 if (fd < 0) {
-                    log_error("listener %s: %s", l->name, err);
+                    log_error("listener %s: %s", l->name,
+                              ofd >= 0 ? strerror(errno) : err);
                     return -1;
                 }
                 rt->listen_fds[i][a * cfg->workers + w] = fd;
@@ -276,6 +333,120 @@ static void free_runtime(struct runtime *rt)
     for (size_t i = 0; rt->tls_up && i < cfg->nupstreams; i++)
         tls_client_free(rt->tls_up[i]);
     free(rt->tls_up);
+    config_unref(rt->cfg);
+    free(rt);
+}
+
+static void reload(struct daemon_state *d);
+
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    if (d->stopping)
+        return;
+    if (d->reloading) {
+        d->reload_again = 1;   /* a burst of SIGHUPs: one more reload once this one is done */
+        return;
+    }
+    log_info("signal %d (SIGHUP): reloading %s", (int)sig, d->config_path);
+    reload(d);
+}
+
+static void reload_failed(struct daemon_state *d, const char *why)
+{
+    d->view.reloads_failed++;
+    d->view.last_reload_at = time(NULL);
+    snprintf(d->view.last_reload_error, sizeof d->view.last_reload_error, "%s", why);
+    log_error("reload failed: %s; still serving generation %llu", why,
+              (unsigned long long)d->rt->generation);
+    notify_send("READY=1\nSTATUS=reload failed (generation %llu still serving): %s",
+                (unsigned long long)d->rt->generation, why);
+}
+
+/* Things a running process cannot change: the new file is applied without them. */
+static void keep_process_settings(struct daemon_state *d, struct ferry_config *cfg)
+{
+    const struct ferry_config *cur = d->rt->cfg;
+    if (cfg->workers != d->nworkers) {
+        log_warn("reload: workers %u -> %u needs a restart; keeping %u", d->nworkers, cfg->workers,
+                 d->nworkers);
+        cfg->workers = d->nworkers;
+    }
+    if (strcmp(cfg->error_log, cur->error_log) != 0)
+        log_warn("reload: error_log %s -> %s needs a restart", cur->error_log, cfg->error_log);
+    if (!cfg->pid_file != !cur->pid_file || (cfg->pid_file && strcmp(cfg->pid_file, cur->pid_file)))
+        log_warn("reload: pid_file changes need a restart");
+    if (!cfg->admin != !cur->admin ||
+        (cfg->admin && (cfg->admin->addr.len != cur->admin->addr.len ||
+                        memcmp(&cfg->admin->addr.ss, &cur->admin->addr.ss, cfg->admin->addr.len))))
+        log_warn("reload: admin listener changes need a restart");
+    if (cfg->log_level != cur->log_level)
+        log_set_level(cfg->log_level);
+}
+
+static void reload(struct daemon_state *d)
+{
+    char err[1024];
+    notify_reloading();
+    struct ferry_config *cfg = config_load(d->config_path, err, sizeof err);
+    if (!cfg) {
+        reload_failed(d, err);
+        return;
+    }
+    keep_process_settings(d, cfg);
+    struct runtime *rt = calloc(1, sizeof *rt);
+    if (!rt || build_runtime(rt, cfg, d->rt) < 0) {
+        if (rt) {
+            close_listen_fds(rt);
+            free_runtime(rt);
+        } else
+            config_unref(cfg);
+        release_passed_fds();
+        reload_failed(d, "the new configuration could not be set up (see the errors above)");
+        return;
+    }
+    release_passed_fds();
+    rt->refs = 1;
+    rt->generation = d->rt->generation + 1;
+    d->reloading = 1;
+    __atomic_store_n(&d->swaps_pending, d->nworkers, __ATOMIC_RELEASE);
+    const struct ferry_config *oldcfg = d->rt->cfg;
+    stop_ticket_rotation(d, oldcfg);
+    struct runtime *old = d->rt;
+    d->rt = rt;
+    if (start_ticket_rotation(d) < 0)
+        log_warn("reload: cannot schedule TLS ticket key rotation");
+    for (uint32_t i = 0; i < d->nworkers; i++)
+        worker_request_swap(&d->workers[i], rt);
+    d->view.rt = rt;
+    d->view.generation = rt->generation;
+    d->view.loaded_at = time(NULL);
+    runtime_unref(old);
+}
+
+static void worker_swapped(struct worker *w)
+{
+    /* Worker thread: count, and let the main loop finish the reload. */
+    if (__atomic_sub_fetch(&the_daemon->swaps_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        event_active(the_daemon->swapped_ev, 0, 0);
+}
+
+static void swapped_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon_state *d = arg;
+    d->reloading = 0;
+    d->view.reloads_ok++;
+    d->view.last_reload_at = time(NULL);
+    d->view.last_reload_error[0] = 0;
+    log_info("reload: generation %llu serving (%zu listeners, %zu upstreams)",
+             (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners, d->rt->cfg->nupstreams);
+    notify_send("READY=1\nSTATUS=serving generation %llu: %zu listeners with %u workers",
+                (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners, d->nworkers);
+    if (d->reload_again && !d->stopping) {
+        d->reload_again = 0;
+        log_info("reloading again (SIGHUP during the reload)");
+        reload(d);
+    }
 }
 
 static int write_pid_file(const char *path)
@@ -339,11 +510,25 @@ int main(int argc, char **argv)
     struct daemon_state d;
     memset(&d, 0, sizeof d);
     the_daemon = &d;
+    d.config_path = path;
+    runtime_free_fn = free_runtime;
     int status = 1;
+    char *pid_file = NULL;
     d.base = event_base_new();
-    if (!d.base || build_runtime(&d.rt, cfg) < 0)
+    d.rt = calloc(1, sizeof *d.rt);
+    if (!d.base || !d.rt) {
+        config_unref(cfg);
         goto out;
+    }
+    d.rt->refs = 1;
+    d.rt->generation = 1;
+    if (build_runtime(d.rt, cfg, NULL) < 0) {
+        close_listen_fds(d.rt);
+        goto out;
+    }
     release_passed_fds();   /* the ones no listen address wanted */
+    /* The pid file is the one of the start: a reload does not move it. */
+    pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
     if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0) {
         log_error("cannot write pid_file %s: %s", cfg->pid_file, strerror(errno));
         goto out;
@@ -351,6 +536,7 @@ int main(int argc, char **argv)
     if (start_ticket_rotation(&d) < 0)
         goto out;
     d.exited_ev = event_new(d.base, -1, 0, exited_cb, &d);
+    d.swapped_ev = event_new(d.base, -1, 0, swapped_cb, &d);
     d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
     struct event *sigs[5] = {
         evsignal_new(d.base, SIGTERM, signal_cb, &d),
@@ -367,16 +553,18 @@ int main(int argc, char **argv)
     if (!d.workers)
         goto out_sig;
     for (uint32_t i = 0; i < cfg->workers; i++) {
-        if (worker_init(&d.workers[i], (int)i, &d.rt) < 0) {
+        if (worker_init(&d.workers[i], (int)i, d.rt) < 0) {
             log_error("cannot set up worker %u", i);
             d.nworkers = i + 1;
             goto out_workers;
         }
         d.workers[i].exited = worker_exited;
+        d.workers[i].swapped = worker_swapped;
         d.nworkers = i + 1;
     }
-    d.view = (struct metrics_view){ .rt = &d.rt, .workers = d.workers, .nworkers = d.nworkers,
-                                    .started = time(NULL), .generation = 1 };
+    d.view = (struct metrics_view){ .rt = d.rt, .workers = d.workers, .nworkers = d.nworkers,
+                                    .started = time(NULL), .generation = 1,
+                                    .loaded_at = time(NULL) };
     if (cfg->admin) {
         char aerr[512];
         d.admin = admin_start(d.base, cfg->admin, &d.view, aerr, sizeof aerr);
@@ -420,19 +608,20 @@ out_sig:
             event_free(sigs[i]);
     if (d.exited_ev)
         event_free(d.exited_ev);
+    if (d.swapped_ev)
+        event_free(d.swapped_ev);
     if (d.shutdown_timer)
         event_free(d.shutdown_timer);
 out:
-    for (size_t i = 0; d.ticket_timers && i < cfg->nlisteners; i++)
-        if (d.ticket_timers[i])
-            event_free(d.ticket_timers[i]);
-    free(d.ticket_timers);
-    if (cfg->pid_file && status == 0)
-        unlink(cfg->pid_file);
+    if (d.rt && d.rt->cfg)
+        stop_ticket_rotation(&d, d.rt->cfg);
+    if (pid_file && status == 0)
+        unlink(pid_file);
+    free(pid_file);
     release_passed_fds();
-    free_runtime(&d.rt);
+    if (d.rt)
+        runtime_unref(d.rt);   /* the last reference: workers are gone */
     if (d.base)
         event_base_free(d.base);
-    config_unref(cfg);
     return status;
 }

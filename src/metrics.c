@@ -59,11 +59,35 @@ static void server_labels(struct evbuffer *b, const struct cfg_upstream *u, cons
     evbuffer_add(b, "\"", 1);
 }
 
+/* A worker switches generation on its own thread a moment after main: until it has, its
+ * arrays do not match v->rt and it is left out. */
+static int current(const struct metrics_view *v, uint32_t w) { return v->workers[w].rt == v->rt; }
+
+static void lock_workers(const struct metrics_view *v, int lock)
+{
+    for (uint32_t w = 0; w < v->nworkers; w++) {
+        if (lock)
+            pthread_rwlock_rdlock(&v->workers[w].lock);
+        else
+            pthread_rwlock_unlock(&v->workers[w].lock);
+    }
+}
+
+static const struct pool *first_pool(const struct metrics_view *v, size_t u, size_t s)
+{
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        if (current(v, w))
+            return v->workers[w].upstreams[u].pools[s];
+    return NULL;
+}
+
 /* Sum over workers of one pool field, selected by offset into struct pool_stats. */
 static uint64_t pool_sum(const struct metrics_view *v, size_t u, size_t s, size_t off)
 {
     uint64_t n = 0;
     for (uint32_t w = 0; w < v->nworkers; w++) {
+        if (!current(v, w))
+            continue;
         const uint64_t *f = (const uint64_t *)((const char *)pool_stats(v->workers[w].upstreams[u].pools[s]) + off);
         n += STAT_GET(*f);
     }
@@ -76,7 +100,8 @@ static uint64_t pool_gauge(const struct metrics_view *v, size_t u, size_t s, poo
 {
     uint64_t n = 0;
     for (uint32_t w = 0; w < v->nworkers; w++)
-        n += fn(v->workers[w].upstreams[u].pools[s]);
+        if (current(v, w))
+            n += fn(v->workers[w].upstreams[u].pools[s]);
     return n;
 }
 
@@ -181,7 +206,7 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
     FOR_SERVERS(cfg, u, s) {
         evbuffer_add(b, "ferry_upstream_learned_idle_timeout_seconds{", 44);
         server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
-        uint64_t ms = v->nworkers ? pool_learned_idle_ms(v->workers[0].upstreams[u].pools[s]) : 0;
+        uint64_t ms = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
         evbuffer_add_printf(b, "} %.3f\n", (double)ms / 1e3);
     }
 }
@@ -190,7 +215,8 @@ static uint64_t listener_sum(const struct metrics_view *v, size_t l, size_t off)
 {
     uint64_t n = 0;
     for (uint32_t w = 0; w < v->nworkers; w++)
-        n += STAT_GET(*(const uint64_t *)((const char *)&v->workers[w].listeners[l].stats + off));
+        if (current(v, w))
+            n += STAT_GET(*(const uint64_t *)((const char *)&v->workers[w].listeners[l].stats + off));
     return n;
 }
 
@@ -215,7 +241,7 @@ static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
     for (size_t l = 0; l < cfg->nlisteners; l++) {
         uint64_t n = 0;
         for (uint32_t w = 0; w < v->nworkers; w++)
-            n += __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED);
+            n += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
         evbuffer_add(b, "ferry_listener_connections_active{", 34);
         listener_label(b, &cfg->listeners[l]);
         evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
@@ -242,7 +268,7 @@ static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
         }
 }
 
-void metrics_render_prometheus(struct evbuffer *b, const struct metrics_view *v)
+static void render_prometheus(struct evbuffer *b, const struct metrics_view *v)
 {
     family(b, "ferry_start_time_seconds", "gauge", "Start time of the process, seconds since the epoch.");
     evbuffer_add_printf(b, "ferry_start_time_seconds %lld\n", (long long)v->started);
@@ -272,7 +298,7 @@ static void json_str(struct evbuffer *b, const char *s)
     evbuffer_add(b, "\"", 1);
 }
 
-void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
+static void render_status(struct evbuffer *b, const struct metrics_view *v)
 {
     const struct ferry_config *cfg = v->rt->cfg;
     evbuffer_add_printf(b, "{\"generation\":%llu,\"started\":%lld,\"uptime_seconds\":%lld,\"workers\":%u,"
@@ -280,11 +306,17 @@ void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
                         (unsigned long long)v->generation, (long long)v->started,
                         (long long)(time(NULL) - v->started), v->nworkers);
     json_str(b, cfg->path ? cfg->path : "");
+    evbuffer_add_printf(b, ",\"loaded_at\":%lld,\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
+                           "\"last_reload\":\"%s\",\"last_reload_error\":",
+                        (long long)v->loaded_at, (unsigned long long)v->reloads_ok,
+                        (unsigned long long)v->reloads_failed,
+                        !v->last_reload_at ? "none" : v->last_reload_error[0] ? "failed" : "ok");
+    json_str(b, v->last_reload_error);
     evbuffer_add(b, ",\"listeners\":[", 14);
     for (size_t l = 0; l < cfg->nlisteners; l++) {
         uint64_t active = 0;
         for (uint32_t w = 0; w < v->nworkers; w++)
-            active += __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED);
+            active += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
         evbuffer_add_printf(b, "%s{\"name\":", l ? "," : "");
         json_str(b, cfg->listeners[l].name);
         evbuffer_add_printf(b, ",\"tls\":%s,\"connections\":%llu,\"accepted\":%llu,\"requests_http1\":%llu,"
@@ -302,7 +334,7 @@ void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
         for (size_t s = 0; s < cfg->upstreams[u].nservers; s++) {
             evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
             json_str(b, cfg->upstreams[u].servers[s].address);
-            uint64_t learned = v->nworkers ? pool_learned_idle_ms(v->workers[0].upstreams[u].pools[s]) : 0;
+            uint64_t learned = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
             evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"streams\":%llu,\"queued\":%llu,"
                                    "\"opened\":%llu,\"reused\":%llu,\"learned_idle_timeout_ms\":%llu}",
                                 (unsigned long long)pool_gauge(v, u, s, pool_idle_count),
@@ -316,4 +348,18 @@ void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
         evbuffer_add(b, "]}", 2);
     }
     evbuffer_add(b, "]}\n", 3);
+}
+
+void metrics_render_prometheus(struct evbuffer *b, const struct metrics_view *v)
+{
+    lock_workers(v, 1);
+    render_prometheus(b, v);
+    lock_workers(v, 0);
+}
+
+void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
+{
+    lock_workers(v, 1);
+    render_status(b, v);
+    lock_workers(v, 0);
 }

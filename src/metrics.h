@@ -55,6 +55,9 @@ struct metrics_view {
     time_t started;
     uint64_t generation;
     uint64_t reloads_ok, reloads_failed;
+    time_t loaded_at;                 /* when the current generation was loaded */
+    time_t last_reload_at;            /* 0 = no reload yet */
+    char last_reload_error[512];      /* "" = the last reload succeeded */
 };
 
 /* Prometheus text exposition format 0.0.4. */

@@ -33,6 +33,10 @@ struct pool {
     int mux_mode;                     /* requests share connections (h2c, h2; auto once a
                                          connection negotiated h2) */
     void *tls_session;                /* SSL_SESSION to resume with, or NULL */
+    struct tls_client *tls;           /* the upstream's TLS client context, or NULL */
+    struct runtime *retired_rt;       /* retired: the runtime its cfg pointers live in */
+    uint64_t generation;              /* the last runtime generation that claimed it */
+    TAILQ_ENTRY(pool) w_link;         /* worker's list of pools */
     struct pool_stats stats;
 };
 
@@ -69,7 +73,7 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const struct cfg_server *srv,
-                      struct server_state *state)
+                      struct server_state *state, struct tls_client *tls, uint64_t generation)
 {
     struct pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -78,6 +82,9 @@ struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const str
     p->up = up;
     p->srv = srv;
     p->state = state;
+    p->tls = tls;
+    p->generation = generation;
+    TAILQ_INSERT_TAIL(&w->pools, p, w_link);
     TAILQ_INIT(&p->idle);
     TAILQ_INIT(&p->all);
     TAILQ_INIT(&p->waiters);
@@ -93,8 +100,100 @@ void pool_free(struct pool *p)
         pool_close(TAILQ_FIRST(&p->all), CLOSE_SHUTDOWN);
     if (p->tls_session)
         SSL_SESSION_free(p->tls_session);
+    TAILQ_REMOVE(&p->w->pools, p, w_link);
+    if (p->retired_rt)
+        runtime_unref(p->retired_rt);
     free(p);
 }
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_tls(const struct cfg_upstream_tls *a, const struct cfg_upstream_tls *b)
+{
+    if (!a || !b)
+        return !a && !b;
+    return same_str(a->server_name, b->server_name) && same_str(a->ca_file, b->ca_file) &&
+           a->verify == b->verify && same_str(a->cert, b->cert) && same_str(a->key, b->key) &&
+           a->session_reuse == b->session_reuse;
+}
+
+struct pool *pool_find_reusable(struct worker *w, const struct cfg_upstream *up,
+                                const struct cfg_server *srv, uint64_t generation)
+{
+    struct pool *p;
+    TAILQ_FOREACH(p, &w->pools, w_link) {
+        if (p->retired_rt || p->generation == generation)
+            continue;
+        /* The connection identity: where (same address text and resolved address), how
+         * (protocol) and with which TLS settings; same upstream name for the limits. */
+        if (strcmp(p->up->name, up->name) == 0 && strcmp(p->srv->address, srv->address) == 0 &&
+            p->srv->sslen == srv->sslen && memcmp(&p->srv->ss, &srv->ss, srv->sslen) == 0 &&
+            p->up->protocol == up->protocol && same_tls(p->up->tls, up->tls))
+            return p;
+    }
+    return NULL;
+}
+
+void pool_adopt(struct pool *p, const struct cfg_upstream *up, const struct cfg_server *srv,
+                struct server_state *state, struct tls_client *tls, uint64_t generation)
+{
+    p->up = up;
+    p->srv = srv;
+    p->state = state;
+    p->tls = tls;
+    p->generation = generation;
+}
+
+void pool_retire(struct pool *p, struct runtime *rt)
+{
+    runtime_ref(rt);
+    p->retired_rt = rt;
+    log_info("upstream %s server %s: no longer configured; draining its %u connections",
+             p->up->name, p->srv->address, p->nbusy + p->nidle);
+    pool_close_idle(p);
+}
+
+int pool_is_retired(const struct pool *p) { return p->retired_rt != NULL; }
+
+void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old)
+{
+    struct pool *p;
+    TAILQ_FOREACH(p, &w->pools, w_link)
+        if (!p->retired_rt && p->generation != generation)
+            pool_retire(p, old);
+}
+
+void pool_free_retired(struct worker *w)
+{
+    struct pool *p, *next;
+    for (p = TAILQ_FIRST(&w->pools); p; p = next) {
+        next = TAILQ_NEXT(p, w_link);
+        if (p->retired_rt && pool_is_empty(p))
+            pool_free(p);
+    }
+}
+
+void pool_close_idle_all(struct worker *w)
+{
+    struct pool *p;
+    TAILQ_FOREACH(p, &w->pools, w_link)
+        pool_close_idle(p);
+}
+
+void pool_free_all(struct worker *w)
+{
+    while (!TAILQ_EMPTY(&w->pools))
+        pool_free(TAILQ_FIRST(&w->pools));
+}
+
+int pool_is_empty(const struct pool *p) { return TAILQ_EMPTY(&p->all) && !p->nwaiters; }
+
+uint64_t pool_generation(const struct pool *p) { return p->generation; }
+
+struct tls_client *pool_tls_client(const struct pool *p) { return p->tls; }
 
 void *pool_tls_session(struct pool *p) { return p->tls_session; }
 
@@ -541,7 +640,7 @@ static void go_idle(struct upconn *c)
 {
     struct pool *p = c->pool;
     uint64_t timeout = conn_idle_timeout_ms(c);
-    if (p->w->draining) {
+    if (p->w->draining || p->retired_rt) {
         pool_close(c, CLOSE_SHUTDOWN);
         return;
     }
@@ -567,7 +666,7 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
         } else if (p->up->keepalive_time_ms && now - c->created_ms >= p->up->keepalive_time_ms) {
             reusable = 0;
             why = CLOSE_LIMIT_TIME;
-        } else if (w->draining) {
+        } else if (w->draining || p->retired_rt) {
             reusable = 0;
             why = CLOSE_SHUTDOWN;
         }
@@ -706,6 +805,8 @@ void pool_close(struct upconn *c, enum close_reason why)
     /* Callers up the stack may still look at c->state: free on the next loop turn. */
     event_active(c->free_ev, 0, 0);
     serve_waiters(p);
+    if (p->retired_rt && pool_is_empty(p))
+        worker_collect_pools(p->w);
 }
 
 void pool_idle_lost(struct upconn *c, int eof)

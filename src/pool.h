@@ -114,10 +114,37 @@ struct pool_waiter {
     int queued;
 };
 
+struct tls_client;
+struct runtime;
+
+/* A pool of <w>, listed in w->pools. <tls> is the upstream's client context or NULL;
+ * <generation> the runtime generation that created it. */
 struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const struct cfg_server *srv,
-                      struct server_state *state);
+                      struct server_state *state, struct tls_client *tls, uint64_t generation);
 void pool_free(struct pool *p);      /* closes every connection, whatever its state;
                                         waiters must be gone */
+
+/* Reload. pool_find_reusable: a pool of <w> not yet claimed by <generation> whose
+ * connections a server of the new configuration can use (same upstream name, address,
+ * protocol and TLS settings). pool_adopt: it now serves <srv> of the new configuration,
+ * idle and busy connections included. pool_retire: its server left; idle connections close,
+ * busy ones close when done, and the pool is freed when empty (worker_collect_pools); it
+ * keeps a reference on <rt>, where its configuration lives. */
+struct pool *pool_find_reusable(struct worker *w, const struct cfg_upstream *up,
+                                const struct cfg_server *srv, uint64_t generation);
+void pool_adopt(struct pool *p, const struct cfg_upstream *up, const struct cfg_server *srv,
+                struct server_state *state, struct tls_client *tls, uint64_t generation);
+void pool_retire(struct pool *p, struct runtime *rt);
+int pool_is_retired(const struct pool *p);
+/* Over all pools of <w>: retire those <generation> did not claim (holding <old>); free the
+ * retired ones left empty; close idle connections (drain); free all (exit). */
+void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old);
+void pool_free_retired(struct worker *w);
+void pool_close_idle_all(struct worker *w);
+void pool_free_all(struct worker *w);
+int pool_is_empty(const struct pool *p);
+uint64_t pool_generation(const struct pool *p);
+struct tls_client *pool_tls_client(const struct pool *p);
 
 /* Gets a connection for <wt>->ex. Returns an idle connection at once (state ACTIVE, not yet
  * attached), or NULL. NULL with *err == UPERR_NONE: a connection is being dialled or the

@@ -89,7 +89,7 @@ int updial_start(struct upconn *c)
     const struct cfg_server *srv = pool_server(c->pool);
     const struct cfg_upstream *up = pool_upstream(c->pool);
     struct worker *w = pool_worker(c->pool);
-    struct tls_client *tc = w->rt->tls_up ? w->rt->tls_up[up - w->rt->cfg->upstreams] : NULL;
+    struct tls_client *tc = pool_tls_client(c->pool);
     struct timeval tv;
     if (tc) {
         SSL *ssl = tls_client_ssl_new(tc, srv->host, pool_tls_session(c->pool), c);

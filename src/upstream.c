@@ -8,7 +8,7 @@
 #include "worker.h"
 
 int upstream_rt_init(struct upstream_rt *u, struct worker *w, const struct cfg_upstream *cfg,
-                     struct server_state *states)
+                     struct server_state *states, struct tls_client *tls, uint64_t generation)
 {
     memset(u, 0, sizeof *u);
     u->cfg = cfg;
@@ -18,9 +18,15 @@ int upstream_rt_init(struct upstream_rt *u, struct worker *w, const struct cfg_u
     if (!u->pools || !u->rr_current)
         return -1;
     for (size_t i = 0; i < cfg->nservers; i++) {
-        u->pools[i] = pool_new(w, cfg, &cfg->servers[i], &states[i]);
-        if (!u->pools[i])
+        /* After a reload, a server configured alike keeps its pool: warm connections. */
+        struct pool *p = pool_find_reusable(w, cfg, &cfg->servers[i], generation);
+        if (p)
+            pool_adopt(p, cfg, &cfg->servers[i], &states[i], tls, generation);
+        else
+            p = pool_new(w, cfg, &cfg->servers[i], &states[i], tls, generation);
+        if (!p)
             return -1;
+        u->pools[i] = p;
     }
     /* Workers start their round robin at different servers so that N workers do not hit
      * server 0 together. */
@@ -30,11 +36,7 @@ int upstream_rt_init(struct upstream_rt *u, struct worker *w, const struct cfg_u
 
 void upstream_rt_free(struct upstream_rt *u)
 {
-    if (u->pools)
-        for (size_t i = 0; i < u->nservers; i++)
-            if (u->pools[i])
-                pool_free(u->pools[i]);
-    free(u->pools);
+    free(u->pools);   /* the pools belong to the worker (w->pools) */
     free(u->rr_current);
     memset(u, 0, sizeof *u);
 }

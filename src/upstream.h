@@ -20,8 +20,10 @@ struct upstream_rt {
     uint64_t rand_state;
 };
 
+struct tls_client;
+/* Pools are taken over from an earlier generation when pool_find_reusable finds one. */
 int upstream_rt_init(struct upstream_rt *u, struct worker *w, const struct cfg_upstream *cfg,
-                     struct server_state *states);
+                     struct server_state *states, struct tls_client *tls, uint64_t generation);
 void upstream_rt_free(struct upstream_rt *u);
 
 /* Chooses a server index, avoiding <avoid> (SIZE_MAX = none) when another exists. */

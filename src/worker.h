@@ -19,6 +19,7 @@ struct tls_server;
 struct ds_conn;
 struct upconn;
 struct upstream_rt;
+struct pool;
 
 /* Every downstream connection (TLS handshake, h1 session, h2 session) starts with this, so
  * the worker can drain or stop them without knowing their kind. */
@@ -30,6 +31,7 @@ struct ds_conn_ops {
 struct ds_conn {
     TAILQ_ENTRY(ds_conn) link;
     const struct ds_conn_ops *ops;
+    struct listener_rt *l;                  /* set by worker_conn_add */
 };
 
 /* Process-wide state of one configured server, written by any worker with atomics. */
@@ -41,8 +43,12 @@ struct server_state {
                                    too_many_pings GOAWAY (grpc-go's keepalive policy) */
 };
 
-/* What main builds once per generation and hands to every worker (read-only for them). */
+/* What main builds once per configuration generation and hands to every worker (read-only
+ * for them). Reference-counted: main holds one while it is current, each worker one per
+ * generation it still serves, each retired pool one (it points into the configuration). */
 struct runtime {
+    int refs;                            /* atomic */
+    uint64_t generation;                 /* 1, 2, ... */
     struct ferry_config *cfg;
     struct server_state **servers;       /* [upstream][server] */
     struct access_log **access_logs;     /* [listener], NULL = off */
@@ -51,8 +57,12 @@ struct runtime {
     int **listen_fds;                    /* [listener][addr * workers + worker] */
 };
 
+struct worker_gen;
+
 struct listener_rt {
     struct worker *w;
+    struct worker_gen *gen;               /* the generation it belongs to */
+    struct listener_rt *successor;        /* same listener in a newer generation, or NULL */
     const struct cfg_listener *cfg;
     struct access_log *access_log;
     struct tls_server *tls;               /* shared by all workers; NULL = cleartext */
@@ -65,6 +75,15 @@ struct listener_rt {
     struct listener_stats stats;
 };
 
+/* The same listener in the newest generation (counters of connections accepted before a
+ * reload go to it, so they carry on). */
+static inline struct listener_rt *listener_newest(struct listener_rt *l)
+{
+    while (l->successor)
+        l = l->successor;
+    return l;
+}
+
 struct worker_stats {
     uint64_t ds_accepted, ds_requests;
     uint64_t us_opened, us_reused, us_retries;
@@ -72,15 +91,40 @@ struct worker_stats {
         us_closed_shutdown;
 };
 
-struct worker {
-    int id;
-    struct event_base *base;
-    const struct runtime *rt;
-    pthread_t thread;
-    struct listener_rt *listeners;
+/* What one worker runs for one runtime: its listeners and upstream groups. A generation
+ * lives while it is current, or while connections accepted by its listeners or requests
+ * routed with its upstreams remain (requests in flight finish on the generation they
+ * started with). */
+struct worker_gen {
+    struct runtime *rt;
+    struct listener_rt *listeners;        /* parallel to rt->cfg->listeners */
     size_t nlisteners;
     struct upstream_rt *upstreams;        /* parallel to rt->cfg->upstreams */
     size_t nupstreams;
+    uint32_t refs;                        /* sessions + exchanges (+1 while current) */
+    TAILQ_ENTRY(worker_gen) link;
+};
+
+struct worker {
+    int id;
+    struct event_base *base;
+    /* The current generation and aliases of its fields (written only by the worker thread,
+     * at a reload, under <lock>). */
+    struct worker_gen *gen;
+    const struct runtime *rt;
+    struct listener_rt *listeners;
+    size_t nlisteners;
+    struct upstream_rt *upstreams;
+    size_t nupstreams;
+    TAILQ_HEAD(, worker_gen) old_gens;    /* retired generations still in use */
+    TAILQ_HEAD(, pool) pools;             /* every pool, current or retired */
+    pthread_rwlock_t lock;                /* reload (write) vs the admin's renderers (read) */
+    pthread_mutex_t swap_mu;
+    struct runtime *pending_rt;           /* main -> worker: switch to it (under swap_mu) */
+    struct event *swap_ev;
+    struct event *gc_ev;                  /* frees unused generations and retired pools */
+    void (*swapped)(struct worker *w);    /* called on the worker thread after a switch */
+    pthread_t thread;
 
     TAILQ_HEAD(, ds_conn) sessions;       /* every downstream connection, for drain/stop */
     uint32_t nsessions;
@@ -96,7 +140,22 @@ struct worker {
 };
 
 /* Creates the worker's base, listeners (adopting rt->listen_fds) and pools. 0 or -1. */
-int worker_init(struct worker *w, int id, const struct runtime *rt);
+int worker_init(struct worker *w, int id, struct runtime *rt);
+/* Thread-safe: the worker switches to <rt> at its next turn (takes a reference), keeping
+ * pools whose server is still configured alike, then calls w->swapped. */
+void worker_request_swap(struct worker *w, struct runtime *rt);
+/* A generation's reference count: sessions and exchanges that use it. */
+void worker_gen_ref(struct worker_gen *g);
+void worker_gen_unref(struct worker *w, struct worker_gen *g);
+
+/* Frees, at the next loop turn, the retired pools that have no connection left. */
+void worker_collect_pools(struct worker *w);
+
+/* Runtime references (any thread). */
+void runtime_ref(struct runtime *rt);
+void runtime_unref(struct runtime *rt);
+/* Set by main: frees a runtime whose last reference went. */
+extern void (*runtime_free_fn)(struct runtime *rt);
 int worker_start(struct worker *w);       /* spawns the thread */
 void worker_request_drain(struct worker *w);   /* thread-safe */
 void worker_request_stop(struct worker *w);    /* thread-safe */

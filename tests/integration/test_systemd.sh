@@ -121,6 +121,17 @@ print(int(1000 * max([b - a for a, b in zip(t, t[1:])] or [9])))")
 assert_le "$gaps" 399 "largest gap between WATCHDOG=1 (ms; below WATCHDOG_USEC, 400 ms)"
 assert_contains "$(cat "$FERRY_LOG")" "watchdog: WATCHDOG=1 every 200ms" "ferry logs the watchdog interval"
 
+# SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 again once the workers switched.
+kill -HUP "$FERRY_PID"
+_two_ready() { [ "$(grep -c 'READY=1' "$MSGS")" -ge 2 ]; }
+if wait_grep "$MSGS" 'RELOADING=1' 5; then pass "RELOADING=1 received after SIGHUP"
+else fail "no RELOADING=1 after SIGHUP"; fi
+assert_match "$(grep 'RELOADING=1' "$MSGS")" 'MONOTONIC_USEC=[0-9]+' "RELOADING=1 carries MONOTONIC_USEC"
+if wait_for 5 _two_ready; then pass "READY=1 again after the reload"
+else fail "no READY=1 after the reload"; fi
+assert_match "$(grep 'READY=1' "$MSGS" | tail -n1)" 'STATUS=serving generation 2' \
+    "the second READY=1 names generation 2"
+
 kill -TERM "$FERRY_PID"
 if wait_grep "$MSGS" 'STOPPING=1' 5; then pass "STOPPING=1 received after SIGTERM"
 else fail "no STOPPING=1 after SIGTERM"; fi
@@ -132,8 +143,8 @@ if wait_for 8 _exited "$FERRY_PID"; then
 else
     fail "ferry still running 8 s after SIGTERM"
 fi
-order=$(grep -nE 'READY=1|STOPPING=1' "$MSGS" | sed -E 's/^([0-9]+):.*(READY|STOPPING)=1.*/\2/' | tr '\n' ' ')
-assert_eq "READY STOPPING " "$order" "READY=1 once, then STOPPING=1 once"
+order=$(grep -nE 'READY=1|STOPPING=1|RELOADING=1' "$MSGS" | sed -E 's/^([0-9]+):.*(READY|STOPPING|RELOADING)=1.*/\2/' | tr '\n' ' ')
+assert_eq "READY RELOADING READY STOPPING " "$order" "READY=1, RELOADING=1 and READY=1 around the reload, then STOPPING=1"
 
 # No NOTIFY_SOCKET: nothing of this is active and ferry runs as before.
 P0=$(pick_port)
