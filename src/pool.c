@@ -46,13 +46,14 @@ struct pool {
 #define LEARN_MIN_MS 250
 #define LEARN_EXPIRE_MS (10 * 60 * 1000)
 
-_Static_assert(CLOSE_PING_TIMEOUT + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
+_Static_assert(CLOSE_RELOAD + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
 const char *close_reason_str(enum close_reason r)
 {
     static const char *const names[] = {
         "idle_timeout", "peer_idle_close", "peer_close", "keepalive_requests",
         "keepalive_time", "pool_full", "error", "abort", "shutdown", "goaway", "ping_timeout",
+        "reload",
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -153,7 +154,8 @@ void pool_retire(struct pool *p, struct runtime *rt)
     p->retired_rt = rt;
     log_info("upstream %s server %s: no longer configured; draining its %u connections",
              p->up->name, p->srv->address, p->nbusy + p->nidle);
-    pool_close_idle(p);
+    while (!TAILQ_EMPTY(&p->idle))
+        pool_close(TAILQ_FIRST(&p->idle), CLOSE_RELOAD);
 }
 
 int pool_is_retired(const struct pool *p) { return p->retired_rt != NULL; }
@@ -319,6 +321,7 @@ static void count_close(struct pool *p, enum close_reason why)
     case CLOSE_LIMIT_REQUESTS:
     case CLOSE_LIMIT_TIME:
     case CLOSE_POOL_FULL: st->us_closed_limit++; break;
+    case CLOSE_RELOAD:
     case CLOSE_SHUTDOWN: st->us_closed_shutdown++; break;
     default: st->us_closed_error++; break;
     }
@@ -641,7 +644,7 @@ static void go_idle(struct upconn *c)
     struct pool *p = c->pool;
     uint64_t timeout = conn_idle_timeout_ms(c);
     if (p->w->draining || p->retired_rt) {
-        pool_close(c, CLOSE_SHUTDOWN);
+        pool_close(c, p->retired_rt && !p->w->draining ? CLOSE_RELOAD : CLOSE_SHUTDOWN);
         return;
     }
     if (p->up->keepalive == 0 || timeout == 0) {
@@ -668,7 +671,7 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
             why = CLOSE_LIMIT_TIME;
         } else if (w->draining || p->retired_rt) {
             reusable = 0;
-            why = CLOSE_SHUTDOWN;
+            why = p->retired_rt && !w->draining ? CLOSE_RELOAD : CLOSE_SHUTDOWN;
         }
     }
     if (!reusable) {

@@ -42,6 +42,7 @@ enum close_reason {
     CLOSE_SHUTDOWN,
     CLOSE_GOAWAY,           /* h2: the backend sent GOAWAY; closed once drained */
     CLOSE_PING_TIMEOUT,     /* h2: a PING went unanswered */
+    CLOSE_RELOAD,           /* its server left the configuration at a reload */
 };
 const char *close_reason_str(enum close_reason r);
 

@@ -167,6 +167,7 @@ assert_eq slept "$(cat "$WORK/long.out")" "... with its whole body"
 _b1_drained() { [ "$(backend_stat "$B1" active)" -le 1 ]; }   # only the /stats connection
 wait_for 10 _b1_drained && pass "server one (removed) has no pooled connection left" \
     || fail "server one still has $(backend_stat "$B1" active) connections"
+assert_contains "$(cat "$FERRY_LOG")" "no longer configured; draining" "ferry logs the retired pool"
 stop_pid "$FERRY_PID" TERM 10
 assert_eq 0 "$STOP_STATUS" "ferry exits 0 after the reloads"
 
