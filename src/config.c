@@ -653,6 +653,16 @@ void config_unref(struct ferry_config *cfg)
         free(u->servers);
         free(u->name);
         free(u->hash_key);
+        if (u->health) {
+            free(u->health->path);
+            free(u->health->method);
+            free(u->health->host);
+            free(u->health->status);
+            free(u->health->body);
+            free(u->health->service);
+            free(u->health);
+        }
+        free(u->outlier);
         if (u->tls) {
             free(u->tls->server_name);
             free(u->tls->ca_file);

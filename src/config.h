@@ -111,6 +111,36 @@ struct cfg_upstream_tls {
     int session_reuse;              /* default 1: resume sessions across connections */
 };
 
+enum health_type { HC_HTTP = 0, HC_TCP, HC_GRPC };
+
+/* An upstream's health_check: mapping. Checks run once per process (main thread). */
+struct cfg_health {
+    enum health_type type;
+    char *path;                     /* http: default "/" */
+    char *method;                   /* http: default GET */
+    char *host;                     /* http: Host / :authority; NULL = the server's address */
+    uint16_t (*status)[2];          /* http: accepted status ranges [lo, hi]; default 200-399 */
+    size_t nstatus;
+    char *body;                     /* http: substring the body must contain; NULL = any */
+    char *service;                  /* grpc: grpc.health.v1 service name, default "" */
+    uint64_t interval_ms;           /* default 5s */
+    uint64_t timeout_ms;            /* default 1s */
+    uint64_t jitter_ms;             /* random extra delay per check, default 0 */
+    uint32_t healthy_threshold;     /* rise, default 2 */
+    uint32_t unhealthy_threshold;   /* fall, default 3 */
+    int initial_healthy;            /* initial: healthy (default) | unhealthy */
+    int panic;                      /* no server healthy: route to all (1) or 503 (0, default) */
+};
+
+/* An upstream's outlier_detection: mapping (passive, from real traffic). */
+struct cfg_outlier {
+    uint32_t consecutive_failures;  /* default 5 */
+    int count_5xx;                  /* 5xx responses count as failures, default 1 */
+    uint64_t base_ejection_ms;      /* default 30s; n-th ejection lasts n times this */
+    uint64_t max_ejection_ms;       /* default 300s */
+    uint32_t max_ejection_percent;  /* default 50 */
+};
+
 struct cfg_upstream {
     char *name;
     enum upstream_protocol protocol;    /* h2 and auto need tls */
@@ -134,6 +164,8 @@ struct cfg_upstream {
     uint32_t buffer_size;               /* body bytes held per direction before the
                                            reading side pauses, default 256k */
     struct cfg_upstream_tls *tls;       /* NULL = cleartext */
+    struct cfg_health *health;          /* NULL = no active checks */
+    struct cfg_outlier *outlier;        /* NULL = no passive ejection */
     uint32_t max_concurrent_streams;    /* h2: streams per connection, default 100 (and at
                                            most the peer's SETTINGS value) */
     uint64_t h2_read_idle_timeout_ms;   /* h2: PING after this much silence, default 30s;

@@ -472,14 +472,118 @@ static int parse_upstream_tls(struct config_ctx *c, yaml_node_t *v, void *base)
     return 0;
 }
 
+/* ---- health_check and outlier_detection ------------------------------------------------- */
+
+/* "200", "200-399": one status or a range, 100..599. */
+static int parse_status_range(const char *s, uint16_t *lo, uint16_t *hi)
+{
+    unsigned a, b;
+    char tail;
+    if (sscanf(s, "%u-%u%c", &a, &b, &tail) == 2) {
+    } else if (sscanf(s, "%u%c", &a, &tail) == 1)
+        b = a;
+    else
+        return -1;
+    if (a < 100 || b > 599 || a > b)
+        return -1;
+    *lo = (uint16_t)a;
+    *hi = (uint16_t)b;
+    return 0;
+}
+
+static int parse_expect_status(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_health *h = base;
+    const char *expect = "a sequence of statuses or ranges like [\"200-399\", 404]";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "expect_status", expect) < 0)
+        return -1;
+    size_t n = config_seq_len(v);
+    if (n == 0)
+        return config_fail(c, v, "'expect_status' is empty; expected %s", expect);
+    free(h->status);
+    if (!(h->status = calloc(n, sizeof *h->status)))
+        return config_oom(c, v);
+    h->nstatus = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = config_seq_item(c, v, i);
+        const char *str = config_scalar(c, it, "expect_status", expect);
+        if (!str)
+            return -1;
+        if (parse_status_range(str, &h->status[i][0], &h->status[i][1]) < 0)
+            return config_fail(c, it, "invalid status or range '%s' in expect_status; expected "
+                               "100..599 or LO-HI", str);
+    }
+    return 0;
+}
+
+static const char *const health_type_names[] = { "http", "tcp", "grpc", NULL };
+static const char *const initial_names[] = { "unhealthy", "healthy", NULL };
+
+static const struct field health_fields[] = {
+    { .key = "type", .type = T_ENUM, AT(cfg_health, type), .names = health_type_names },
+    { .key = "path", .type = T_STRING, AT(cfg_health, path), .check = check_path, .sdef = "/" },
+    { .key = "method", .type = T_STRING, AT(cfg_health, method), .sdef = "GET" },
+    { .key = "host", .type = T_STRING, AT(cfg_health, host) },
+    { .key = "expect_status", .type = T_CUSTOM, .parse = parse_expect_status,
+      .expect = "a sequence of statuses or ranges" },
+    { .key = "expect_body", .type = T_STRING, AT(cfg_health, body) },
+    { .key = "service", .type = T_STRING, AT(cfg_health, service) },
+    DUR("interval", cfg_health, interval_ms, 5 * MS_S, 10),
+    DUR("timeout", cfg_health, timeout_ms, MS_S, 1),
+    DUR("jitter", cfg_health, jitter_ms, 0, 0),
+    UINT("healthy_threshold", cfg_health, healthy_threshold, 2, 1, 1000),
+    UINT("unhealthy_threshold", cfg_health, unhealthy_threshold, 3, 1, 1000),
+    { .key = "initial", .type = T_ENUM, AT(cfg_health, initial_healthy), .def = 1,
+      .names = initial_names },
+    { .key = "panic", .type = T_BOOL, AT(cfg_health, panic), .def = 0 },
+};
+static const struct schema health_schema = SCHEMA("health_check", health_fields);
+
+static int parse_health(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_upstream *u = base;
+    struct cfg_health *h;
+    if (!(h = u->health = calloc(1, sizeof *u->health)))
+        return config_oom(c, v);
+    if (config_walk(c, v, &health_schema, "health_check", h) < 0)
+        return -1;
+    if (!h->status) {
+        if (!(h->status = calloc(1, sizeof *h->status)))
+            return config_oom(c, v);
+        h->status[0][0] = 200;
+        h->status[0][1] = 399;
+        h->nstatus = 1;
+    }
+    if (h->timeout_ms > h->interval_ms)
+        return config_fail(c, config_map_get(c, v, "timeout"), "health_check timeout is longer "
+                           "than its interval; expected at most the interval");
+    return 0;
+}
+
+static const struct field outlier_fields[] = {
+    UINT("consecutive_failures", cfg_outlier, consecutive_failures, 5, 1, 1000),
+    { .key = "count_5xx", .type = T_BOOL, AT(cfg_outlier, count_5xx), .def = 1 },
+    DUR("base_ejection_time", cfg_outlier, base_ejection_ms, 30 * MS_S, 1),
+    DUR("max_ejection_time", cfg_outlier, max_ejection_ms, 300 * MS_S, 1),
+    UINT("max_ejection_percent", cfg_outlier, max_ejection_percent, 50, 0, 100),
+};
+static const struct schema outlier_schema = SCHEMA("outlier_detection", outlier_fields);
+
+static int parse_outlier(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_upstream *u = base;
+    if (!(u->outlier = calloc(1, sizeof *u->outlier)))
+        return config_oom(c, v);
+    return config_walk(c, v, &outlier_schema, "outlier_detection", u->outlier);
+}
+
 static const char *const protocol_names[] = { "http1", "h2c", "h2", "auto", NULL };
 static const char *const balance_names[] = { "round_robin", "least_request", "random", "hash",
                                              NULL };
 
 static const struct field upstream_fields[] = {
     { .key = "protocol", .type = T_ENUM, AT(cfg_upstream, protocol), .names = protocol_names },
-    { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names,
-      .supported = 3 },
+    { .key = "balance", .type = T_ENUM, AT(cfg_upstream, balance), .names = balance_names },
     { .key = "hash_key", .type = T_STRING, AT(cfg_upstream, hash_key), .check = check_hash_key },
     { .key = "servers", .type = T_CUSTOM, .parse = parse_servers, .flags = F_REQUIRED,
       .expect = "a non-empty sequence of servers" },
@@ -502,8 +606,10 @@ static const struct field upstream_fields[] = {
     UINT("max_concurrent_streams", cfg_upstream, max_concurrent_streams, 100, 1, 1u << 31),
     DUR("h2_read_idle_timeout", cfg_upstream, h2_read_idle_timeout_ms, 30 * MS_S, 0),
     DUR("h2_ping_timeout", cfg_upstream, h2_ping_timeout_ms, 15 * MS_S, 1),
-    RESERVED("health_check"),
-    RESERVED("outlier_detection"),
+    { .key = "health_check", .type = T_CUSTOM, .parse = parse_health,
+      .expect = "a mapping (type, path, expect_status, interval, timeout, ...)" },
+    { .key = "outlier_detection", .type = T_CUSTOM, .parse = parse_outlier,
+      .expect = "a mapping (consecutive_failures, base_ejection_time, ...)" },
     RESERVED("dns"),
 };
 static const struct schema upstream_schema = SCHEMA("upstream", upstream_fields);
@@ -546,10 +652,10 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
             return config_fail(c, config_map_get(c, m, "tls"),
                                "upstream '%s' has protocol h2c (cleartext) and a tls mapping; "
                                "expected protocol h2 or auto for HTTP/2 over TLS", name);
-        if (u->min_idle)
-            return config_fail(c, config_map_get(c, m, "min_idle"),
-                               "min_idle (pre-warmed connections) is not supported by this "
-                               "version of ferry yet; expected 0");
+        if (u->health && u->health->type == HC_GRPC && u->protocol == PROTO_HTTP1)
+            return config_fail(c, config_map_get(c, m, "health_check"),
+                               "health_check type grpc needs HTTP/2 in upstream '%s'; expected "
+                               "protocol h2c, h2 or auto", name);
         if (u->max_connections && u->min_idle > u->max_connections)
             return config_fail(c, config_map_get(c, m, "min_idle"),
                                "min_idle %u is larger than max_connections %u; expected 0..%u",

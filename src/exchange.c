@@ -306,9 +306,57 @@ struct exchange *exchange_start(const struct exchange_init *in)
 
 static void fail_now(struct exchange *ex, enum upstream_error err);
 
+/* What balance: hash hashes: a request header, a cookie, or the client's address. */
+static const char *hash_key(const struct exchange *ex, size_t *len)
+{
+    const char *spec = ex->up->cfg->hash_key;
+    if (spec && strncmp(spec, "header:", 7) == 0) {
+        const struct http_field *f = NULL;
+        for (uint32_t i = 0; i < ex->req.nfields && !f; i++)
+            if (strlen(spec + 7) == ex->req.fields[i].name_len &&
+                strncasecmp(ex->req.fields[i].name, spec + 7, ex->req.fields[i].name_len) == 0)
+                f = &ex->req.fields[i];
+        if (f) {
+            *len = f->value_len;
+            return f->value;
+        }
+    } else if (spec && strncmp(spec, "cookie:", 7) == 0) {
+        const char *name = spec + 7;
+        size_t nlen = strlen(name);
+        for (uint32_t i = 0; i < ex->req.nfields; i++) {
+            const struct http_field *f = &ex->req.fields[i];
+            if (f->name_len != 6 || strncasecmp(f->name, "cookie", 6) != 0)
+                continue;
+            const char *p = f->value, *end = f->value + f->value_len;
+            while (p < end) {
+                while (p < end && (*p == ' ' || *p == ';'))
+                    p++;
+                const char *eq = memchr(p, '=', (size_t)(end - p));
+                const char *semi = memchr(p, ';', (size_t)(end - p));
+                if (!semi)
+                    semi = end;
+                if (eq && eq < semi && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+                    *len = (size_t)(semi - eq - 1);
+                    return eq + 1;
+                }
+                p = semi;
+            }
+        }
+    }
+    *len = strlen(ex->client_ip);   /* client_ip, and the fallback when the key is absent */
+    return ex->client_ip;
+}
+
 static void acquire(struct exchange *ex, int fresh)
 {
-    ex->server_idx = upstream_pick(ex->up, fresh ? ex->server_idx : SIZE_MAX);
+    size_t keylen = 0;
+    const char *key = ex->up->cfg->balance == BALANCE_HASH ? hash_key(ex, &keylen) : NULL;
+    ex->server_idx = upstream_pick(ex->up, fresh ? ex->server_idx : SIZE_MAX, key, keylen);
+    if (ex->server_idx == SIZE_MAX) {
+        ex->server_addr = NULL;
+        fail_now(ex, UPERR_NO_SERVER);
+        return;
+    }
     struct pool *p = ex->up->pools[ex->server_idx];
     ex->server_addr = pool_server(p)->address;
     ex->attempt_ms = now_ms();
@@ -442,6 +490,8 @@ void exchange_upstream_head(struct exchange *ex, const struct http_head *h, int 
         STAT_INC(st->responses[cls >= 1 && cls <= 5 ? cls : 0]);
         metrics_observe_rt(st, (now_ms() - ex->attempt_ms) * 1000);
     }
+    upstream_report(ex->up, ex->server_idx,
+                    !(h->status >= 500 && ex->up->cfg->outlier && ex->up->cfg->outlier->count_5xx));
     ex->upstream_status = h->status;
     ex->status = h->status;
     ex->response_ms = (int64_t)(now_ms() - ex->attempt_ms);
@@ -503,7 +553,7 @@ static void fail_now(struct exchange *ex, enum upstream_error err)
     }
     char detail[192];
     snprintf(detail, sizeof detail, "upstream %s: %s", ex->up ? ex->up->cfg->name : "-",
-             upstream_error_str(err));
+             err == UPERR_NO_SERVER ? "no healthy server" : upstream_error_str(err));
     respond_error(ex, error_status(err), detail);
 }
 
@@ -516,6 +566,9 @@ void exchange_upstream_error(struct exchange *ex, enum upstream_error err, int s
     if (ex->finished)
         return;
     struct pool_stats *st = server_stats(ex);
+    if (err != UPERR_QUEUE_FULL && err != UPERR_QUEUE_TIMEOUT && err != UPERR_REFUSED &&
+        err != UPERR_NO_SERVER)
+        upstream_report(ex->up, ex->server_idx, 0);
     if (may_retry(ex, err, got_any, reused)) {
         if (st)
             STAT_INC(st->retries);

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "admin.h"
+#include "health.h"
 #include "config.h"
 #include "listener.h"
 #include "metrics.h"
@@ -47,6 +48,7 @@ struct daemon_state {
     int reloading;
     int reload_again;               /* SIGHUP during a reload: reload once more after it */
     struct notify_monitor *monitor;   /* sd_notify watchdog and STATUS=; NULL = none */
+    struct health *health;            /* active health checks of the current generation */
 };
 
 static struct daemon_state *the_daemon;
@@ -416,6 +418,8 @@ static void reload(struct daemon_state *d)
     d->rt = rt;
     if (start_ticket_rotation(d) < 0)
         log_warn("reload: cannot schedule TLS ticket key rotation");
+    health_stop(d->health);   /* server states carry over: counts and verdicts go on */
+    d->health = health_start(d->base, rt, d->workers, d->nworkers);
     for (uint32_t i = 0; i < d->nworkers; i++)
         worker_request_swap(&d->workers[i], rt);
     d->view.rt = rt;
@@ -584,6 +588,7 @@ int main(int argc, char **argv)
             log_info("listener %s on %s", cfg->listeners[i].name, cfg->listeners[i].addrs[a].text);
     log_info("ferry %s started: %u workers, config %s", FERRY_VERSION, cfg->workers, path);
     d.monitor = notify_monitor_start(d.base, d.workers, d.nworkers);
+    d.health = health_start(d.base, d.rt, d.workers, d.nworkers);
     if (notify_send("READY=1\nSTATUS=serving %zu listeners with %u workers", cfg->nlisteners,
                     cfg->workers) < 0)
         log_warn("sd_notify to NOTIFY_SOCKET failed: %s", strerror(errno));
@@ -592,6 +597,8 @@ int main(int argc, char **argv)
     log_info("ferry stopped");
 
 out_workers:
+    health_stop(d.health);
+    d.health = NULL;
     admin_stop(d.admin);   /* it reads the workers' pools: gone before they are */
     d.admin = NULL;
     notify_monitor_free(d.monitor);   /* its timers live on the workers' bases */

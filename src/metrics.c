@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "pool.h"
 #include "upstream.h"
 #include "worker.h"
@@ -156,6 +157,39 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
                       pool_idle_count);
     render_pool_gauge(b, v, "ferry_upstream_connections_active",
                       "Upstream connections carrying a request or being dialled.", pool_active);
+    family(b, "ferry_upstream_server_healthy", "gauge",
+           "1 when the server takes new requests (not down by health checks, not ejected).");
+    FOR_SERVERS(cfg, u, s) {
+        const struct server_state *st = &v->rt->servers[u][s];
+        int ejected = STAT_GET(st->ejected_until_ms) > now_ms();
+        evbuffer_add(b, "ferry_upstream_server_healthy{", 30);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %d\n", !STAT_GET(st->down) && !ejected);
+    }
+    family(b, "ferry_upstream_health_checks_total", "counter", "Active health checks, by result.");
+    FOR_SERVERS(cfg, u, s) {
+        const struct server_state *st = &v->rt->servers[u][s];
+        for (int pass = 1; pass >= 0; pass--) {
+            evbuffer_add(b, "ferry_upstream_health_checks_total{", 35);
+            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            evbuffer_add_printf(b, ",result=\"%s\"} %llu\n", pass ? "pass" : "fail",
+                                (unsigned long long)(pass ? STAT_GET(st->checks_passed)
+                                                          : STAT_GET(st->checks_failed)));
+        }
+    }
+    family(b, "ferry_upstream_health_transitions_total", "counter",
+           "Changes of a server's health-check verdict (up to down and back).");
+    FOR_SERVERS(cfg, u, s) {
+        evbuffer_add(b, "ferry_upstream_health_transitions_total{", 40);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)STAT_GET(v->rt->servers[u][s].transitions));
+    }
+    family(b, "ferry_upstream_ejections_total", "counter", "Passive outlier ejections.");
+    FOR_SERVERS(cfg, u, s) {
+        evbuffer_add(b, "ferry_upstream_ejections_total{", 31);
+        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        evbuffer_add_printf(b, "} %u\n", STAT_GET(v->rt->servers[u][s].ejections));
+    }
     render_pool_gauge(b, v, "ferry_upstream_streams_active",
                       "HTTP/2 streams open on upstream connections (h2c, h2).", pool_streams);
     render_pool_gauge(b, v, "ferry_upstream_queue_waiting",
@@ -335,6 +369,14 @@ static void render_status(struct evbuffer *b, const struct metrics_view *v)
             evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
             json_str(b, cfg->upstreams[u].servers[s].address);
             uint64_t learned = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
+            const struct server_state *ss = &v->rt->servers[u][s];
+            evbuffer_add_printf(b, ",\"healthy\":%s,\"ejected\":%s,\"health_changed_at\":%lld,"
+                                   "\"checks_passed\":%llu,\"checks_failed\":%llu",
+                                STAT_GET(ss->down) ? "false" : "true",
+                                STAT_GET(ss->ejected_until_ms) > now_ms() ? "true" : "false",
+                                (long long)STAT_GET(ss->changed_at),
+                                (unsigned long long)STAT_GET(ss->checks_passed),
+                                (unsigned long long)STAT_GET(ss->checks_failed));
             evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"streams\":%llu,\"queued\":%llu,"
                                    "\"opened\":%llu,\"reused\":%llu,\"learned_idle_timeout_ms\":%llu}",
                                 (unsigned long long)pool_gauge(v, u, s, pool_idle_count),

@@ -27,7 +27,7 @@ struct listener_stats {
 };
 
 #define RT_BUCKETS 12
-#define UPSTREAM_CLOSE_REASONS 12  /* enum close_reason in pool.h */
+#define UPSTREAM_CLOSE_REASONS 13  /* enum close_reason in pool.h */
 
 struct pool_stats {
     uint64_t opened;              /* connections dialled */

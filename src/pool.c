@@ -37,6 +37,7 @@ struct pool {
     struct runtime *retired_rt;       /* retired: the runtime its cfg pointers live in */
     uint64_t generation;              /* the last runtime generation that claimed it */
     TAILQ_ENTRY(pool) w_link;         /* worker's list of pools */
+    struct event *prewarm_timer;      /* min_idle: refill a moment after a loss */
     struct pool_stats stats;
 };
 
@@ -46,14 +47,14 @@ struct pool {
 #define LEARN_MIN_MS 250
 #define LEARN_EXPIRE_MS (10 * 60 * 1000)
 
-_Static_assert(CLOSE_RELOAD + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
+_Static_assert(CLOSE_HEALTH + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
 const char *close_reason_str(enum close_reason r)
 {
     static const char *const names[] = {
         "idle_timeout", "peer_idle_close", "peer_close", "keepalive_requests",
         "keepalive_time", "pool_full", "error", "abort", "shutdown", "goaway", "ping_timeout",
-        "reload",
+        "reload", "health",
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -101,6 +102,8 @@ void pool_free(struct pool *p)
         pool_close(TAILQ_FIRST(&p->all), CLOSE_SHUTDOWN);
     if (p->tls_session)
         SSL_SESSION_free(p->tls_session);
+    if (p->prewarm_timer)
+        event_free(p->prewarm_timer);
     TAILQ_REMOVE(&p->w->pools, p, w_link);
     if (p->retired_rt)
         runtime_unref(p->retired_rt);
@@ -183,6 +186,68 @@ void pool_close_idle_all(struct worker *w)
     struct pool *p;
     TAILQ_FOREACH(p, &w->pools, w_link)
         pool_close_idle(p);
+}
+
+struct server_state *pool_server_state(const struct pool *p) { return p->state; }
+
+static int server_down(const struct pool *p)
+{
+    return __atomic_load_n(&p->state->down, __ATOMIC_RELAXED) != 0;
+}
+
+static int dial(struct pool *p, struct pool_waiter *wt);
+static int below_max(const struct pool *p);
+
+/* Pre-warming: connections (TLS handshakes done) opened before requests need them, so
+ * that the first requests after a start, a reload or a recovery do not pay the dial. */
+static void prewarm(struct pool *p)
+{
+    if (!p->up->min_idle || p->retired_rt || p->w->draining || server_down(p))
+        return;
+    uint32_t have = p->nidle + p->nbusy;
+    while (have < p->up->min_idle && below_max(p)) {
+        struct pool_waiter none = { 0 };   /* no exchange waits for it: it will idle */
+        if (dial(p, &none) < 0)
+            break;
+        have++;
+    }
+}
+
+static void prewarm_timer_cb(evutil_socket_t fd, short what, void *arg) { prewarm(arg); }
+
+/* A connection was lost: refill to min_idle after a second (not at once: a server that
+ * refuses connections must not be dialled in a loop). */
+static void schedule_prewarm(struct pool *p)
+{
+    if (!p->up->min_idle || p->retired_rt || p->w->draining)
+        return;
+    if (!p->prewarm_timer && !(p->prewarm_timer = evtimer_new(p->w->base, prewarm_timer_cb, p)))
+        return;
+    if (!evtimer_pending(p->prewarm_timer, NULL)) {
+        struct timeval tv = { 1, 0 };
+        evtimer_add(p->prewarm_timer, &tv);
+    }
+}
+
+void pool_prewarm_all(struct worker *w)
+{
+    struct pool *p;
+    TAILQ_FOREACH(p, &w->pools, w_link)
+        prewarm(p);
+}
+
+void pool_health_changed_all(struct worker *w)
+{
+    struct pool *p;
+    TAILQ_FOREACH(p, &w->pools, w_link) {
+        if (p->retired_rt)
+            continue;
+        if (server_down(p)) {
+            while (!TAILQ_EMPTY(&p->idle))
+                pool_close(TAILQ_FIRST(&p->idle), CLOSE_HEALTH);
+        } else
+            prewarm(p);
+    }
 }
 
 void pool_free_all(struct worker *w)
@@ -322,6 +387,7 @@ static void count_close(struct pool *p, enum close_reason why)
     case CLOSE_LIMIT_TIME:
     case CLOSE_POOL_FULL: st->us_closed_limit++; break;
     case CLOSE_RELOAD:
+    case CLOSE_HEALTH:
     case CLOSE_SHUTDOWN: st->us_closed_shutdown++; break;
     default: st->us_closed_error++; break;
     }
@@ -810,6 +876,8 @@ void pool_close(struct upconn *c, enum close_reason why)
     serve_waiters(p);
     if (p->retired_rt && pool_is_empty(p))
         worker_collect_pools(p->w);
+    else if (p->up->min_idle && p->nidle + p->nbusy < p->up->min_idle)
+        schedule_prewarm(p);
 }
 
 void pool_idle_lost(struct upconn *c, int eof)

@@ -43,6 +43,7 @@ enum close_reason {
     CLOSE_GOAWAY,           /* h2: the backend sent GOAWAY; closed once drained */
     CLOSE_PING_TIMEOUT,     /* h2: a PING went unanswered */
     CLOSE_RELOAD,           /* its server left the configuration at a reload */
+    CLOSE_HEALTH,           /* its server failed its health checks (idle connections) */
 };
 const char *close_reason_str(enum close_reason r);
 
@@ -143,6 +144,11 @@ void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime
 void pool_free_retired(struct worker *w);
 void pool_close_idle_all(struct worker *w);
 void pool_free_all(struct worker *w);
+/* Health: close idle connections of servers now down, pre-warm the others (min_idle). */
+void pool_health_changed_all(struct worker *w);
+/* Opens connections up to min_idle in every pool that wants them. */
+void pool_prewarm_all(struct worker *w);
+struct server_state *pool_server_state(const struct pool *p);
 int pool_is_empty(const struct pool *p);
 uint64_t pool_generation(const struct pool *p);
 struct tls_client *pool_tls_client(const struct pool *p);

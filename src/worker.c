@@ -15,6 +15,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg);
 static void stop_cb(evutil_socket_t fd, short what, void *arg);
 static void swap_cb(evutil_socket_t fd, short what, void *arg);
 static void gc_cb(evutil_socket_t fd, short what, void *arg);
+static void health_cb(evutil_socket_t fd, short what, void *arg);
 
 void (*runtime_free_fn)(struct runtime *rt);
 
@@ -125,12 +126,14 @@ int worker_init(struct worker *w, int id, struct runtime *rt)
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     w->swap_ev = event_new(w->base, -1, 0, swap_cb, w);
     w->gc_ev = event_new(w->base, -1, 0, gc_cb, w);
-    if (!w->drain_ev || !w->stop_ev || !w->swap_ev || !w->gc_ev)
+    w->health_ev = event_new(w->base, -1, 0, health_cb, w);
+    if (!w->drain_ev || !w->stop_ev || !w->swap_ev || !w->gc_ev || !w->health_ev)
         return -1;
     struct worker_gen *g = gen_build(w, rt);
     if (!g)
         return -1;
     set_current(w, g);
+    pool_prewarm_all(w);
     return 0;
 }
 
@@ -302,6 +305,7 @@ static void swap_cb(evutil_socket_t fd, short what, void *arg)
     }
     worker_gen_unref(w, old);
     worker_collect_pools(w);
+    pool_prewarm_all(w);
     if (w->swapped)
         w->swapped(w);
 }
@@ -315,6 +319,15 @@ void worker_gen_unref(struct worker *w, struct worker_gen *g)
 }
 
 void worker_collect_pools(struct worker *w) { event_active(w->gc_ev, 0, 0); }
+
+void worker_health_changed(struct worker *w) { event_active(w->health_ev, 0, 0); }
+
+static void health_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    if (!w->draining)
+        pool_health_changed_all(w);
+}
 
 static void gc_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -405,6 +418,8 @@ void worker_join_and_free(struct worker *w)
         event_free(w->swap_ev);
     if (w->gc_ev)
         event_free(w->gc_ev);
+    if (w->health_ev)
+        event_free(w->health_ev);
     if (w->base)
         event_base_free(w->base);
     pthread_rwlock_destroy(&w->lock);

@@ -41,6 +41,15 @@ struct server_state {
     uint64_t learned_at_ms;     /* when it was last lowered or confirmed */
     uint32_t ping_backoff;      /* h2 PING interval multiplier: 1, doubled on each
                                    too_many_pings GOAWAY (grpc-go's keepalive policy) */
+    /* Active health (written by main's checker, read by workers). */
+    int down;                   /* 1 = failed its checks: no new requests */
+    uint32_t rise, fall;        /* consecutive passes / failures (main only) */
+    int64_t changed_at;         /* wall time of the last transition, 0 = none */
+    uint64_t checks_passed, checks_failed, transitions;
+    /* Passive outlier detection (any worker, atomics). */
+    uint32_t consecutive_failures;
+    uint64_t ejected_until_ms;  /* now_ms() clock; 0 = not ejected */
+    uint32_t ejections;         /* how many times (lengthens the next one) */
 };
 
 /* What main builds once per configuration generation and hands to every worker (read-only
@@ -123,6 +132,7 @@ struct worker {
     struct runtime *pending_rt;           /* main -> worker: switch to it (under swap_mu) */
     struct event *swap_ev;
     struct event *gc_ev;                  /* frees unused generations and retired pools */
+    struct event *health_ev;              /* main -> worker: a server's health changed */
     void (*swapped)(struct worker *w);    /* called on the worker thread after a switch */
     pthread_t thread;
 
@@ -144,6 +154,9 @@ int worker_init(struct worker *w, int id, struct runtime *rt);
 /* Thread-safe: the worker switches to <rt> at its next turn (takes a reference), keeping
  * pools whose server is still configured alike, then calls w->swapped. */
 void worker_request_swap(struct worker *w, struct runtime *rt);
+/* Thread-safe: a server's health changed; the worker closes idle connections of servers
+ * that are down and pre-warms those that came back. */
+void worker_health_changed(struct worker *w);
 /* A generation's reference count: sessions and exchanges that use it. */
 void worker_gen_ref(struct worker_gen *g);
 void worker_gen_unref(struct worker *w, struct worker_gen *g);

@@ -21,9 +21,16 @@ Steps:
   preface                  client preface + empty SETTINGS
   settings:K=V[,K=V]       send SETTINGS (names as in RFC 9113 without SETTINGS_, or numbers)
   hdr:NAME:VALUE           add a raw header field to the next request (repeatable)
+  hdrx:NAME|VALUE          the same with Python escapes decoded in NAME and VALUE (\\r \\n
+                           \\x00 ...), split at the first '|': names with ':' or controls
+  pseudo:NAME|VALUE        replace pseudo-header NAME (":path", ":method", ":authority",
+                           ":scheme") of the next request, escapes decoded; "pseudo:NAME"
+                           without '|' leaves it out
   get:PATH                 new stream: GET PATH with END_STREAM
   post:PATH:N              new stream: POST PATH (no automatic content-length; add one with
                            hdr:), then N bytes of DATA respecting flow control, END_STREAM
+  postdata:PATH|BYTES      new stream: POST PATH, then BYTES (escapes decoded) in one DATA
+                           frame with END_STREAM (no automatic content-length)
   wait[:SID]               process frames until stream SID (default: last opened) has ended
   waitall                  process frames until every opened stream has ended
   seq:N:PATH               N sequential GETs, each waited for; stops at GOAWAY or close
@@ -55,6 +62,7 @@ Output, one event per line (t = seconds since connect):
   CLOSED t= step= | RESET t= step= | OPEN step= | TIMEOUT step=
   SENDFAIL <what> <error>  a write failed (peer closed / reset / blocked)
 """
+import codecs
 import hashlib
 import socket
 import ssl
@@ -163,6 +171,7 @@ class Conn:
         self.next_sid = 1
         self.last_sid = 0
         self.extra = []
+        self.pseudo = {}  # name -> value (None: leave the field out) for the next request
         self.dec = hpack.Decoder()
         self.dec.max_allowed_table_size = 65536
         self.hblock = None  # (sid, flags, bytes) while CONTINUATIONs are expected
@@ -364,8 +373,13 @@ class Conn:
         self.next_sid += 2
         self.last_sid = sid
         fields = [(":method", method), (":scheme", self.scheme), (":authority", self.authority),
-                  (":path", path)] + self.extra
+                  (":path", path)]
+        fields = [(k, self.pseudo.get(k, v)) for k, v in fields if self.pseudo.get(k, v) is not None]
+        fields += [(k, v) for k, v in self.pseudo.items() if v is not None and k not in
+                   (":method", ":scheme", ":authority", ":path")]
+        fields += self.extra
         self.extra = []
+        self.pseudo = {}
         st = Stream(sid, path)
         st.send_window = getattr(self, "_init_win", 65535)
         self.streams[sid] = st
@@ -407,6 +421,11 @@ class Conn:
         return True
 
 
+def unescape(s):
+    """Python escape sequences (\\r, \\n, \\x00, \\t, \\\\) to bytes, latin-1."""
+    return codecs.decode(s, "unicode_escape").encode("latin-1")
+
+
 def parse_settings(arg):
     out = b""
     for item in filter(None, arg.split(",")):
@@ -426,8 +445,19 @@ def run_step(c, step):
     elif name == "hdr":
         k, _, v = arg.partition(":")
         c.extra.append((k, v))
+    elif name == "hdrx":
+        k, _, v = arg.partition("|")
+        c.extra.append((unescape(k), unescape(v)))
+    elif name == "pseudo":
+        k, bar, v = arg.partition("|")
+        c.pseudo[k] = unescape(v) if bar else None
     elif name == "get":
         c.new_stream("GET", arg or "/", True)
+    elif name == "postdata":
+        path, _, body = arg.partition("|")
+        sid, ok = c.new_stream("POST", path, False)
+        if ok:
+            c.send(frame(DATA, F_END_STREAM, sid, unescape(body)), "data")
     elif name == "post":
         path, _, n = arg.rpartition(":")
         sid, ok = c.new_stream("POST", path, False)

@@ -394,3 +394,16 @@ start_grpcpeer() {
     GRPC_PORT=${GRPC_ADDR##*:}
     GRPC_STATS_ADDR=$(sed -n 's/^STATS //p' "$out" | head -n1)
 }
+
+# ---------------------------------------------------------------- baselines (fds, metrics)
+
+# ferry_fds PID — number of open file descriptors of PID (entries of /proc/PID/fd); fails
+# (prints nothing) when PID is gone.
+ferry_fds() { [ -d "/proc/$1/fd" ] && ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# ferry_metric_sum ADMIN-ADDR NAME — the sum of every sample of metric NAME (all label sets);
+# empty if the scrape fails or NAME is absent.
+ferry_metric_sum() {
+    curl -sS --max-time 5 "http://$1/metrics" 2>/dev/null |
+        awk -v k="$2" '$1 == k || index($1, k "{") == 1 { s += $2; n++ } END { if (n) printf "%d\n", s }'
+}

@@ -213,6 +213,65 @@ START_TEST(test_upstream_h2_tls)
 }
 END_TEST
 
+START_TEST(test_health_outlier)
+{
+    struct ferry_config *c = load(MINIMAL "    balance: hash\n    hash_key: cookie:sid\n    min_idle: 2\n"
+                                  "    health_check:\n      type: http\n      path: /healthz\n"
+                                  "      expect_status: [\"200-299\", 418]\n      expect_body: ok\n"
+                                  "      interval: 2s\n      timeout: 500ms\n      jitter: 100ms\n"
+                                  "      healthy_threshold: 1\n      unhealthy_threshold: 4\n"
+                                  "      initial: unhealthy\n      panic: true\n"
+                                  "    outlier_detection:\n      consecutive_failures: 3\n"
+                                  "      count_5xx: false\n      base_ejection_time: 10s\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    struct cfg_upstream *u = &c->upstreams[0];
+    ck_assert_int_eq(u->balance, BALANCE_HASH);
+    ck_assert_str_eq(u->hash_key, "cookie:sid");
+    ck_assert_uint_eq(u->min_idle, 2);
+    struct cfg_health *h = u->health;
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->type, HC_HTTP);
+    ck_assert_str_eq(h->path, "/healthz");
+    ck_assert_str_eq(h->method, "GET");
+    ck_assert_uint_eq(h->nstatus, 2);
+    ck_assert_uint_eq(h->status[0][0], 200);
+    ck_assert_uint_eq(h->status[0][1], 299);
+    ck_assert_uint_eq(h->status[1][0], 418);
+    ck_assert_uint_eq(h->status[1][1], 418);
+    ck_assert_str_eq(h->body, "ok");
+    ck_assert_uint_eq(h->interval_ms, 2000);
+    ck_assert_uint_eq(h->timeout_ms, 500);
+    ck_assert_uint_eq(h->jitter_ms, 100);
+    ck_assert_uint_eq(h->healthy_threshold, 1);
+    ck_assert_uint_eq(h->unhealthy_threshold, 4);
+    ck_assert_int_eq(h->initial_healthy, 0);
+    ck_assert_int_eq(h->panic, 1);
+    ck_assert_uint_eq(u->outlier->consecutive_failures, 3);
+    ck_assert_int_eq(u->outlier->count_5xx, 0);
+    ck_assert_uint_eq(u->outlier->base_ejection_ms, 10000);
+    ck_assert_uint_eq(u->outlier->max_ejection_ms, 300000);
+    ck_assert_uint_eq(u->outlier->max_ejection_percent, 50);
+    config_unref(c);
+    /* Defaults. */
+    c = load(MINIMAL "    health_check: {}\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    h = c->upstreams[0].health;
+    ck_assert_int_eq(h->type, HC_HTTP);
+    ck_assert_str_eq(h->path, "/");
+    ck_assert_uint_eq(h->nstatus, 1);
+    ck_assert_uint_eq(h->status[0][0], 200);
+    ck_assert_uint_eq(h->status[0][1], 399);
+    ck_assert_uint_eq(h->interval_ms, 5000);
+    ck_assert_uint_eq(h->timeout_ms, 1000);
+    ck_assert_uint_eq(h->healthy_threshold, 2);
+    ck_assert_uint_eq(h->unhealthy_threshold, 3);
+    ck_assert_int_eq(h->initial_healthy, 1);
+    ck_assert_int_eq(h->panic, 0);
+    ck_assert_ptr_null(c->upstreams[0].outlier);
+    config_unref(c);
+}
+END_TEST
+
 START_TEST(test_every_key)
 {
     const char *yaml =
@@ -608,8 +667,15 @@ static const struct bad {
       "h2_max_frame_size 16383 is out of range; expected 16k..16777215" },
     { "h2_header_list", MINIMAL_H2("h2_max_header_list_size: 17m"), "4:30:",
       "h2_max_header_list_size 17m is out of range; expected 1k..16m" },
-    { "reserved_health", MINIMAL "    health_check:\n      type: http\n", "10:5:",
-      "key 'health_check' is not supported by this version of ferry yet" },
+    { "health_bad_type", MINIMAL "    health_check:\n      type: udp\n", "11:13:",
+      "invalid type 'udp'; expected one of http | tcp | grpc" },
+    { "health_bad_status", MINIMAL "    health_check:\n      expect_status: [\"200-99\"]\n", "11:23:",
+      "invalid status or range '200-99' in expect_status" },
+    { "health_timeout_long", MINIMAL "    health_check:\n      interval: 1s\n      timeout: 2s\n", "12:16:",
+      "health_check timeout is longer than its interval" },
+    { "health_grpc_h1", MINIMAL "    health_check: {type: grpc}\n", "10:19:",
+      "health_check type grpc needs HTTP/2 in upstream 'app'" },
+    { "health_unknown", MINIMAL "    health_check: {uri: /}\n", "10:20:", "unknown key 'uri' in health_check" },
     { "protocol_bad", MINIMAL "    protocol: http3\n", "10:15:", "invalid protocol 'http3'; expected one of http1 | h2c | h2 | auto" },
     { "h2_needs_tls", MINIMAL "    protocol: h2\n", "10:15:", "protocol h2 needs a tls mapping in upstream 'app'" },
     { "auto_needs_tls", MINIMAL "    protocol: auto\n", "10:15:", "protocol auto needs a tls mapping" },
@@ -619,7 +685,8 @@ static const struct bad {
     { "up_tls_unknown", MINIMAL "    tls:\n      sni: x\n", "11:7:", "unknown key 'sni' in upstream tls" },
     { "up_mcs_zero", MINIMAL "    max_concurrent_streams: 0\n", "10:29:", "max_concurrent_streams 0 is out of range" },
     { "up_ping_timeout_zero", MINIMAL "    h2_ping_timeout: 0\n", "10:22:", "h2_ping_timeout" },
-    { "reserved_outlier", MINIMAL "    outlier_detection: {}\n", "10:5:", "key 'outlier_detection' is not supported" },
+    { "outlier_pct", MINIMAL "    outlier_detection: {max_ejection_percent: 101}\n", "10:47:",
+      "max_ejection_percent 101 is out of range; expected 0..100" },
     { "reserved_dns", MINIMAL "    dns: {}\n", "10:5:", "key 'dns' is not supported" },
     { "listeners_scalar", "listeners: web\n" UPSTREAMS, "1:12:", "'listeners' is a scalar; expected a non-empty sequence" },
     { "listeners_null", "listeners:\n" UPSTREAMS, "1:11:", "'listeners' is empty; expected a non-empty sequence" },
@@ -684,8 +751,8 @@ static const struct bad {
       "invalid log_level 'verbose'; expected one of debug | info | warn | error" },
     { "enum_balance", MINIMAL "    balance: weighted\n", "10:14:",
       "expected one of round_robin | least_request | random" },
-    { "balance_hash_later", MINIMAL "    balance: hash\n", "10:14:",
-      "balance 'hash' is not supported yet" },
+    { "hash_key_bad", MINIMAL "    balance: hash\n    hash_key: body\n", "11:15:",
+      "invalid hash_key 'body'; expected header:NAME, cookie:NAME or client_ip" },
     { "workers_zero", "workers: 0\n" MINIMAL, "1:10:", "workers 0 is out of range; expected auto or an integer in 1..1024" },
     { "workers_word", "workers: many\n" MINIMAL, "1:10:", "invalid workers 'many'; expected auto" },
     { "listen_hostname", "listeners:\n  - name: web\n    listen: localhost:8080\n    routes: [{upstream: app}]\n"
@@ -705,7 +772,7 @@ static const struct bad {
     { "address_no_port", LISTENERS "upstreams:\n  app:\n    servers:\n      - address: 127.0.0.1\n",
       "9:18:", "invalid server address '127.0.0.1'; expected host:port" },
     { "min_idle", MINIMAL "    max_connections: 2\n    min_idle: 3\n", "11:15:",
-      "min_idle (pre-warmed connections) is not supported by this version of ferry yet" },
+      "min_idle 3 is larger than max_connections 2; expected 0..2" },
     { "null_value", "pid_file:\n" MINIMAL, "1:10:", "'pid_file' has no value; expected a string" },
     { "mapping_for_int", MINIMAL "    keepalive: {a: 1}\n", "10:16:", "'keepalive' is a mapping; expected an integer" },
     { "sequence_key", "? [a]\n: b\n" MINIMAL, "1:3:", "a key in the configuration is a sequence; expected a key name" },
@@ -739,6 +806,7 @@ static Suite *config_suite(void)
     tc = tcase_create("load");
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_upstream_h2_tls);
+    tcase_add_test(tc, test_health_outlier);
     tcase_add_test(tc, test_every_key);
     tcase_add_test(tc, test_tls_defaults);
     tcase_add_test(tc, test_tls_every_key);
