@@ -56,4 +56,31 @@ fi
 wait_for 3 _exited "$idle"
 assert_match "$(cat "$WORK/idle.out")" '^CLOSED' "idle keep-alive connection was closed by ferry"
 log "error log tail:"; tail -n 5 "$FERRY_LOG" | sed 's/^/#   /'
+
+# SIGTERM during a slow streaming response (a 20 MB body read at 8 MB/s): it completes within
+# shutdown_timeout, whole, and ferry exits 0 after it.
+P=$(pick_port)
+make_config "$WORK/stream.yaml" --port "$P" --backend "$B" --global shutdown_timeout=10s
+start_ferry "$WORK/stream.yaml" "$P" || finish
+want=$("${CURL[@]}" "http://$B/big?bytes=20000000" | sha256sum | cut -d' ' -f1)
+curl -sS --max-time 15 --limit-rate 8M "http://127.0.0.1:$P/big?bytes=20000000" 2>"$WORK/stream.err" \
+    | sha256sum | cut -d' ' -f1 >"$WORK/stream.sum" &
+spid=$!
+_track "$spid"
+_streaming() { [ "$(backend_stat "$B" requests)" -ge "$1" ]; }
+wait_for 5 _streaming "$(( $(backend_stat "$B" requests) + 1 ))" || true
+t0=$(now_ms)
+kill -TERM "$FERRY_PID"
+wait_for 15 _exited "$spid" || fail "streaming client did not finish"
+wait "$spid"
+assert_eq "$want" "$(cat "$WORK/stream.sum")" "the streamed 20 MB response completed whole after SIGTERM ($(cat "$WORK/stream.err"))"
+if wait_for 12 _exited "$FERRY_PID"; then
+    wait "$FERRY_PID"; st=$?
+    assert_eq 0 "$st" "ferry exit status after the streamed response"
+    took=$(( $(now_ms) - t0 ))
+    assert_ge "$took" 1000 "ferry waited for the streaming response (ms)"
+    assert_le "$took" 10500 "... and no longer than shutdown_timeout (ms)"
+else
+    fail "ferry still running after the streamed response"
+fi
 finish
