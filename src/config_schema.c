@@ -652,6 +652,14 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
             return config_fail(c, config_map_get(c, m, "tls"),
                                "upstream '%s' has protocol h2c (cleartext) and a tls mapping; "
                                "expected protocol h2 or auto for HTTP/2 over TLS", name);
+        if (u->min_idle > u->keepalive)
+            return config_fail(c, config_map_get(c, m, "min_idle"),
+                               "min_idle %u is larger than keepalive %u (idle connections kept); "
+                               "expected 0..%u", u->min_idle, u->keepalive, u->keepalive);
+        if (u->health && u->health->service && strlen(u->health->service) > 120)
+            return config_fail(c, config_map_get(c, m, "health_check"),
+                               "health_check service name is longer than 120 bytes; expected a "
+                               "shorter grpc.health.v1 service name");
         if (u->health && u->health->type == HC_GRPC && u->protocol == PROTO_HTTP1)
             return config_fail(c, config_map_get(c, m, "health_check"),
                                "health_check type grpc needs HTTP/2 in upstream '%s'; expected "

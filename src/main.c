@@ -235,6 +235,12 @@ static void carry_server_state(struct runtime *rt, const struct runtime *old)
             for (size_t k = 0; k < ou->nservers; k++)
                 if (strcmp(ou->servers[k].address, nu->servers[s].address) == 0)
                     rt->servers[u][s] = old->servers[ou - old->cfg->upstreams][k];
+        if (!nu->health)
+            for (size_t s = 0; s < nu->nservers; s++) {
+                /* No checks any more: nothing could bring a server that was down back. */
+                rt->servers[u][s].down = 0;
+                rt->servers[u][s].rise = rt->servers[u][s].fall = 0;
+            }
     }
 }
 

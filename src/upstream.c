@@ -248,7 +248,11 @@ void upstream_report(struct upstream_rt *u, size_t i, int ok)
         out += __atomic_load_n(&pool_server_state(u->pools[k])->ejected_until_ms, __ATOMIC_RELAXED) > now;
     if ((out + 1) * 100 > (size_t)o->max_ejection_percent * u->nservers)
         return;
-    uint32_t times = __atomic_add_fetch(&st->ejections, 1, __ATOMIC_RELAXED);
+    /* A server that stayed in for max_ejection_time since its last ejection starts over. */
+    if (until && now - until > o->max_ejection_ms)
+        __atomic_store_n(&st->ejection_streak, 0, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->ejections, 1, __ATOMIC_RELAXED);
+    uint32_t times = __atomic_add_fetch(&st->ejection_streak, 1, __ATOMIC_RELAXED);
     uint64_t ms = o->base_ejection_ms * times;
     if (ms > o->max_ejection_ms || ms / times != o->base_ejection_ms)
         ms = o->max_ejection_ms;

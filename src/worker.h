@@ -49,7 +49,8 @@ struct server_state {
     /* Passive outlier detection (any worker, atomics). */
     uint32_t consecutive_failures;
     uint64_t ejected_until_ms;  /* now_ms() clock; 0 = not ejected */
-    uint32_t ejections;         /* how many times (lengthens the next one) */
+    uint32_t ejections;         /* how many times in all */
+    uint32_t ejection_streak;   /* in a row (lengthens the next one) */
 };
 
 /* What main builds once per configuration generation and hands to every worker (read-only
