@@ -386,7 +386,9 @@ static void send_body(struct exchange *ex, struct evbuffer *data)
             ex->replay = NULL;
         }
     }
-    ex->conn->ops->send_body(ex->conn, ex->stream, data);
+    struct upconn *c = ex->conn;
+    c->ops->send_body(c, ex->stream, data);
+    /* (Sending may have failed the connection and detached it: ex->conn is then NULL.) */
     if (!ex->req_paused && ex->conn && ex->conn->ops->output_pending(ex->conn, ex->stream) > high_mark(ex)) {
         ex->req_paused = 1;
         ex->ops->pause_request(ex->s, 1);

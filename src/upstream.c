@@ -132,6 +132,8 @@ static size_t pick_weighted_random(struct upstream_rt *u, const uint8_t *ok)
             total += u->cfg->servers[i].weight;
             last = i;
         }
+    if (!total)   /* callers pass at least one allowed server; weights are >= 1 */
+        return last;
     uint64_t r = next_rand(u) % total;
     for (size_t i = 0; i < u->nservers; i++) {
         if (!ok[i])

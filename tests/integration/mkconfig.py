@@ -6,7 +6,8 @@
               [--listener key=value]... [--upstream key=value]... [--route key=value]...
               [--tls-cert CERT:KEY]... [--tls key=value]...
 
-key=value pairs override (or add to) the defaults of their section. --tls-cert (repeatable;
+key=value pairs override (or add to) the defaults of their section. A --backend may carry
+server keys after commas: --backend 127.0.0.1:9000,weight=3. --tls-cert (repeatable;
 the first is the default certificate) adds a "tls:" mapping to the listener with
 "certificates:"; --tls key=value adds other keys of that mapping (min_version, alpn,
 session_tickets, handshake_timeout, ...; values are written as given, e.g. "[h2, http/1.1]").
@@ -77,7 +78,10 @@ def main():
     out.append("  be:")
     out.append("    servers:")
     for b in a.backend:
-        out.append("      - address: %s" % b)
+        addr, *extra = b.split(",")
+        out.append("      - address: %s" % addr)
+        for k, v in map(kv, extra):
+            out.append("        %s: %s" % (k, v))
     for k, v in ups.items():
         out.append("    %s: %s" % (k, v))
     print("\n".join(out))

@@ -15,9 +15,18 @@
 //	/reset         hijacks, writes partial headers+body, closes with RST (SO_LINGER 0)
 //	               ?when=before: RST before any response byte
 //	/close         200 with "Connection: close"
-//	/stats         JSON {"accepted","active","requests","h2_requests"}; /stats/reset zeroes
-//	               counters ("accepted"/"active" are TCP connections, counted at the
-//	               listener, so h2c connections taken over from net/http count too)
+//	/stats         JSON {"accepted","active","requests","h2_requests","health_requests",
+//	               "health_last" (method, Host, User-Agent and protocol of the last health
+//	               request, space-separated)};
+//	               /stats/reset zeroes counters ("accepted"/"active" are TCP connections,
+//	               counted at the listener, so h2c connections taken over from net/http
+//	               count too; "requests" leaves out /stats, the -health-path and /health/*)
+//
+// Health (for active health checks): -health-path PATH (e.g. /healthz) answers 200 "ok" and
+// counts "health_requests"; GET /health/fail makes it answer 503 "failing", /health/ok 200
+// "ok" again, /health/set?status=N&body=TEXT anything (each answers the new state);
+// -health-fail starts failing. -delay D holds every response but /stats and health ones D
+// (e.g. 50ms); -root-status N makes / answer N (default 200) with body "status N".
 //
 // -ka-hint VALUE adds "Keep-Alive: VALUE" (e.g. timeout=1) to every response.
 //
@@ -79,7 +88,25 @@ var (
 	h2reqs    int64
 	connSeq   int64
 	backendID string
+	healthReq int64
+
+	healthMu     sync.Mutex
+	healthStatus = 200
+	healthBody   = "ok"
+	healthLast   = ""
 )
+
+func setHealth(status int, body string) {
+	healthMu.Lock()
+	healthStatus, healthBody = status, body
+	healthMu.Unlock()
+}
+
+func getHealth() (int, string) {
+	healthMu.Lock()
+	defer healthMu.Unlock()
+	return healthStatus, healthBody
+}
 
 // countingListener counts accepted and open TCP connections. Counting at the listener (not
 // with http.Server.ConnState) keeps h2c connections, which net/http hands over by Hijack,
@@ -152,8 +179,15 @@ func main() {
 	tlsMax := flag.String("tls-max", "", "with -tls: highest TLS version, 1.2 or 1.3 (default: Go's, 1.3)")
 	maxStreams := flag.Uint("max-streams", 0, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (0 = Go's default, 250)")
 	graceful := flag.Bool("graceful-on-term", false, "SIGTERM: close the listener, GOAWAY, drain up to 30s, exit 0")
+	healthPath := flag.String("health-path", "", "serve a health endpoint at this path (200 \"ok\"; /health/fail, /health/ok flip it)")
+	healthFail := flag.Bool("health-fail", false, "with -health-path: start failing (503 \"failing\")")
+	delay := flag.Duration("delay", 0, "hold every response (but /stats and health ones) this long")
+	rootStatus := flag.Int("root-status", 200, "status of / (other than 200: body \"status N\")")
 	flag.Parse()
 	backendID = *id
+	if *healthFail {
+		setHealth(503, "failing")
+	}
 
 	rawLn, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -169,6 +203,11 @@ func main() {
 		}
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/plain")
+		if *rootStatus != 200 {
+			w.WriteHeader(*rootStatus)
+			fmt.Fprintf(w, "status %d\n", *rootStatus)
+			return
+		}
 		io.WriteString(w, "hello")
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
@@ -330,23 +369,70 @@ func main() {
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"accepted\": %d, \"active\": %d, \"requests\": %d, \"h2_requests\": %d}\n",
+		healthMu.Lock()
+		last, _ := json.Marshal(healthLast)
+		healthMu.Unlock()
+		fmt.Fprintf(w, "{\"accepted\": %d, \"active\": %d, \"requests\": %d, \"h2_requests\": %d, \"health_requests\": %d, \"health_last\": %s}\n",
 			atomic.LoadInt64(&accepted), atomic.LoadInt64(&active), atomic.LoadInt64(&requests),
-			atomic.LoadInt64(&h2reqs))
+			atomic.LoadInt64(&h2reqs), atomic.LoadInt64(&healthReq), last)
 	})
 	mux.HandleFunc("/stats/reset", func(w http.ResponseWriter, r *http.Request) {
 		atomic.StoreInt64(&accepted, 0)
 		atomic.StoreInt64(&requests, 0)
 		atomic.StoreInt64(&h2reqs, 0)
+		atomic.StoreInt64(&healthReq, 0)
 		io.WriteString(w, "reset\n")
 	})
 
+	if *healthPath != "" {
+		mux.HandleFunc(*healthPath, func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			healthMu.Lock()
+			healthLast = r.Method + " " + r.Host + " " + r.UserAgent() + " " + r.Proto
+			healthMu.Unlock()
+			code, body := getHealth()
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(code)
+			io.WriteString(w, body)
+		})
+		mux.HandleFunc("/health/", func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/health/fail":
+				setHealth(503, "failing")
+			case "/health/ok":
+				setHealth(200, "ok")
+			case "/health/set":
+				code, err := strconv.Atoi(r.URL.Query().Get("status"))
+				if err != nil || code < 100 || code > 999 {
+					http.Error(w, "bad status", 400)
+					return
+				}
+				setHealth(code, r.URL.Query().Get("body"))
+			default:
+				http.NotFound(w, r)
+				return
+			}
+			code, body := getHealth()
+			fmt.Fprintf(w, "%d %s\n", code, body)
+		})
+	}
+
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ci, _ := r.Context().Value(ctxKey{}).(*connInfo)
-		if !strings.HasPrefix(r.URL.Path, "/stats") {
+		isHealth := *healthPath != "" && (r.URL.Path == *healthPath || strings.HasPrefix(r.URL.Path, "/health/"))
+		if *healthPath != "" && r.URL.Path == *healthPath {
+			atomic.AddInt64(&healthReq, 1)
+		}
+		if !strings.HasPrefix(r.URL.Path, "/stats") && !isHealth {
 			atomic.AddInt64(&requests, 1)
 			if r.ProtoMajor == 2 {
 				atomic.AddInt64(&h2reqs, 1)
+			}
+			if *delay > 0 {
+				select {
+				case <-time.After(*delay):
+				case <-r.Context().Done():
+				}
 			}
 		}
 		if ci != nil {

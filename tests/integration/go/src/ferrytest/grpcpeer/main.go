@@ -28,6 +28,8 @@
 // cancelled, deadline_exceeded, pings_recv (non-ACK PINGs from the client), rst_recv,
 // goaway_recv, goaway_sent, too_many_pings (GOAWAY frames sent with that debug data).
 // /stats/reset zeroes everything but accepted and active and the *active gauges.
+// /health/set?status=SERVING|NOT_SERVING|UNKNOWN|SERVICE_UNKNOWN[&service=NAME] sets what the
+// health service answers for NAME (without service=: for "" and grpc.testing.TestService).
 //
 // SIGTERM: with -graceful-on-term GracefulStop() (GOAWAY, in-flight RPCs finish), else Stop();
 // exit 0 either way. The keepalive enforcement policy is grpc-go's default (MinTime 5 min,
@@ -620,6 +622,22 @@ func serverMain(args []string) {
 		}
 		atomic.StoreInt64(&st.MaxActiveRPCs, atomic.LoadInt64(&st.ActiveRPCs))
 		io.WriteString(w, "reset\n")
+	})
+	mux.HandleFunc("/health/set", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := healthpb.HealthCheckResponse_ServingStatus_value[r.URL.Query().Get("status")]
+		if !ok {
+			http.Error(w, "status: want SERVING, NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN", 400)
+			return
+		}
+		svcs := []string{"", "grpc.testing.TestService"}
+		if _, given := r.URL.Query()["service"]; given {
+			svcs = []string{r.URL.Query().Get("service")}
+		}
+		for _, svc := range svcs {
+			hs.SetServingStatus(svc, healthpb.HealthCheckResponse_ServingStatus(v))
+		}
+		logf("health: %v -> %s", svcs, healthpb.HealthCheckResponse_ServingStatus(v))
+		fmt.Fprintf(w, "%s\n", healthpb.HealthCheckResponse_ServingStatus(v))
 	})
 	go http.Serve(sln, mux)
 

@@ -2,7 +2,9 @@
 // connection), share -n requests, bounded by -deadline. Prints "ok=N err=M conns=K" where K
 // is the number of new client connections opened (httptrace GotConn, !Reused).
 // Exits 1 if any request failed or the deadline was hit. -unique appends "?i=N" (or "&i=N")
-// to the URL, N = 1..n, so that every request has its own path.
+// to the URL, N = 1..n, so that every request has its own path. -stop-file PATH: no new
+// request once PATH exists (checked every 20 ms; the requests not made are no errors), for
+// load that runs "until the test is done" (-n then only bounds it).
 package main
 
 import (
@@ -26,7 +28,21 @@ func main() {
 	deadline := flag.Duration("deadline", 60*time.Second, "overall deadline")
 	method := flag.String("method", "GET", "GET or POST (POST sends a small body)")
 	unique := flag.Bool("unique", false, "append i=N (1..n) to the query so that every request is distinct")
+	stopFile := flag.String("stop-file", "", "stop issuing requests once this file exists")
 	flag.Parse()
+
+	var stopped int32
+	if *stopFile != "" {
+		go func() {
+			for {
+				if _, err := os.Stat(*stopFile); err == nil {
+					atomic.StoreInt32(&stopped, 1)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
 	defer cancel()
@@ -56,6 +72,9 @@ func main() {
 				},
 			}
 			for {
+				if atomic.LoadInt32(&stopped) != 0 {
+					return
+				}
 				idx := atomic.AddInt64(&next, 1)
 				if idx > int64(*n) {
 					return
