@@ -554,9 +554,15 @@ static int parse_health(struct config_ctx *c, yaml_node_t *v, void *base)
         h->status[0][1] = 399;
         h->nstatus = 1;
     }
-    if (h->timeout_ms > h->interval_ms)
-        return config_fail(c, config_map_get(c, v, "timeout"), "health_check timeout is longer "
-                           "than its interval; expected at most the interval");
+    if (h->timeout_ms > h->interval_ms) {
+        /* Point at whichever of the two was written (the other took its default). */
+        yaml_node_t *at = config_map_get(c, v, "timeout");
+        if (!at)
+            at = config_map_get(c, v, "interval");
+        return config_fail(c, at ? at : v, "health_check timeout is longer than its interval "
+                           "(%llums > %llums); expected at most the interval",
+                           (unsigned long long)h->timeout_ms, (unsigned long long)h->interval_ms);
+    }
     return 0;
 }
 

@@ -71,7 +71,9 @@ struct schema {
  * Always returns -1, so parsers can `return config_fail(...)`. */
 int config_failm(struct config_ctx *c, yaml_mark_t m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define config_fail(c, node, ...) config_failm((c), (node)->start_mark, __VA_ARGS__)
+/* A NULL node (a key looked up but absent) reports at 1:1 rather than crash. */
+#define config_fail(c, node, ...) \
+    config_failm((c), (node) ? (node)->start_mark : (yaml_mark_t){ 0, 0, 0 }, __VA_ARGS__)
 int config_oom(struct config_ctx *c, yaml_node_t *n);
 
 int config_parse_uint(const char *s, uint64_t *out);        /* decimal digits only */

@@ -440,7 +440,7 @@ static void parse_keep_alive(const char *v, size_t n, int64_t *timeout)
 
 /* uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2). A comma is refused although
  * reg-name allows it: "a,b" reads as a list of two hosts to some implementations. */
-static int host_valid(const char *h, size_t n)
+int h1_host_valid(const char *h, size_t n)
 {
     size_t i = 0;
 
@@ -550,7 +550,7 @@ static int request_semantics(struct h1_request *req, struct perr *e)
     if (f.host_count == 0 && m->version_minor == 1)
         return (int)fail(e, 400, "missing Host header");
     if (f.host) {
-        if (!host_valid(f.host->value, f.host->value_len))
+        if (!h1_host_valid(f.host->value, f.host->value_len))
             return (int)fail(e, 400, "invalid Host header");
         req->host = f.host->value;
         req->host_len = f.host->value_len;

@@ -95,6 +95,10 @@ int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
  * framing for responses to HEAD/CONNECT. Returns as h1_parse_request; on error *err_reason
  * explains (the proxy answers its client with 502). 1xx responses parse normally (body
  * NONE): the caller decides what to do with them. */
+/* uri-host [ ":" port ] as Host (and an absolute-form or :authority authority) may carry;
+ * a comma is refused (lists of hosts), as are userinfo and any other delimiter. */
+int h1_host_valid(const char *h, size_t n);
+
 int h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim,
                       int request_method_head, int request_was_connect,
                       struct h1_response *resp, const char **err_reason);

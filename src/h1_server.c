@@ -207,8 +207,8 @@ static int set_target(struct http_head *h, const struct h1_request *r)
             p = q;
         auth = a;
         auth_len = (size_t)((p ? p : end) - a);
-        if (!auth_len || memchr(auth, '@', auth_len))
-            return 400;
+        if (!auth_len || !h1_host_valid(auth, auth_len))
+            return 400;   /* the authority becomes Host: the same rules */
         t = p ? p : "/";
         n = p ? (size_t)(end - p) : 1;
     } else if (n == 1 && t[0] == '*') {

@@ -51,6 +51,8 @@ struct h2_stream {
     char *cookie;                     /* cookie fields joined with "; " (RFC 9113 §8.2.3) */
     size_t cookie_len;
     int64_t content_length;           /* content-length of the request, -1 when absent */
+    uint64_t body_bytes;              /* request DATA received so far */
+    int bad_request;                  /* a field that cannot be forwarded: 400 */
     struct exchange *ex;
     int ex_done;                      /* the exchange finished (ops->done) */
     int closed;                       /* nghttp2 closed the stream */
@@ -281,9 +283,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
             h->scheme = copy;
             h->scheme_len = (uint32_t)valuelen;
         } else if (namelen == 10 && memcmp(n, ":authority", 10) == 0) {
+            /* It becomes the upstream's Host: the same rules (no userinfo, no list). */
+            if (!h1_host_valid(v, valuelen))
+                st->bad_request = 1;
             h->authority = copy;
             h->authority_len = (uint32_t)valuelen;
         } else if (namelen == 5 && memcmp(n, ":path", 5) == 0) {
+            /* It becomes an HTTP/1.1 request-target: visible ASCII only. */
+            for (size_t i = 0; i < valuelen; i++)
+                if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+                    st->bad_request = 1;
             h->path = copy;
             h->path_len = (uint32_t)valuelen;
         }
@@ -292,6 +301,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     if (namelen == 6 && memcmp(n, "cookie", 6) == 0)
         return add_cookie(st, value, valuelen) < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
     if (namelen == 4 && memcmp(n, "host", 4) == 0) {
+        if (!h1_host_valid(v, valuelen))
+            st->bad_request = 1;
         if (!h->authority) {
             h->authority = http_head_copy(h, v, valuelen);
             h->authority_len = (uint32_t)valuelen;
@@ -332,6 +343,11 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     }
     if (st->req.method_len == 7 && memcmp(st->req.method, "CONNECT", 7) == 0) {
         submit_simple_response(s, st->id, 405);
+        st->ex_done = 1;
+        return;
+    }
+    if (st->bad_request) {
+        submit_simple_response(s, st->id, 400);
         st->ex_done = 1;
         return;
     }
@@ -442,6 +458,22 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         return 0;
     }
     struct h2_session *s = user;
+    uint64_t limit = s->l->cfg->client_max_body_size;
+    st->body_bytes += len;
+    if (limit && st->body_bytes > limit) {
+        /* No content-length announced it: found out while streaming. The backend must not
+         * get a body past the limit; the client gets 413 if nothing was answered yet. */
+        nghttp2_session_consume(ng, id, len);
+        exchange_downstream_abort(st->ex);
+        st->ex_done = 1;
+        if (!st->resp_started)
+            submit_simple_response(s, id, 413);
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id,
+                                  st->resp_started ? NGHTTP2_CANCEL : NGHTTP2_NO_ERROR);
+        log_info("h2 stream %d: request body over client_max_body_size (%llu)", id,
+                 (unsigned long long)limit);
+        return 0;
+    }
     if (evbuffer_add(s->rx, data, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     /* Window credit is returned only while the upstream side keeps up. */

@@ -241,6 +241,19 @@ for c in "${H2_REJECT[@]}"; do
             pass "$name: nothing of it reached the backend"
     fi
 done
+# content-length: 0 on HEADERS without END_STREAM, then DATA: the head may already be on its
+# way (a complete request with an empty body), the DATA never.
+out=$("${PEER[@]}" "$F" hdr:content-length:0 'postdata:/h2-cl0-data|GET /h2-smuggled HTTP/1.1\r\nHost: a\r\n\r\n' wait read:0.3 get:/h2-after-cl0 wait)
+assert_match "$out" '^RST 1 PROTOCOL_ERROR' "content-length 0 followed by DATA: stream reset PROTOCOL_ERROR"
+assert_match "$out" '^RESP 3 200' "content-length 0 followed by DATA: the connection serves the next stream"
+shown=$($RECPARSE "$REC_DIR" show /h2-cl0-data)
+if [ "$(head -n1 <<<"$shown")" = "COUNT 0" ]; then
+    pass "content-length 0 followed by DATA: not forwarded"
+else
+    assert_eq "COUNT 1 BODY b''" "$(grep -E '^(COUNT|BODY) ' <<<"$shown" | paste -sd' ')" \
+        "content-length 0 followed by DATA: at most one empty-bodied request at the backend"
+fi
+
 log "(g) h2 -> HTTP/1.1 downgrade: accepted requests arrive as one normalised HTTP/1.1 request"
 for c in "${H2_ACCEPT[@]}"; do
     name=${c%% || *}; rest=${c#* || }; marker=${rest%% || *}; rest=${rest#* || }
