@@ -52,6 +52,10 @@ struct h2_stream {
     size_t cookie_len;
     int64_t content_length;           /* content-length of the request, -1 when absent */
     uint64_t body_bytes;              /* request DATA received so far */
+    struct event *rx_timer;           /* client_header_timeout, then client_body_timeout */
+    struct event *tx_timer;           /* send_timeout while response DATA waits for the
+                                         client's flow-control window */
+    int req_ended;                    /* END_STREAM received */
     int bad_request;                  /* a field that cannot be forwarded: 400 */
     struct exchange *ex;
     int ex_done;                      /* the exchange finished (ops->done) */
@@ -154,6 +158,67 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- streams ---- */
 
+static void arm(struct event *ev, uint64_t ms)
+{
+    if (!ev)
+        return;
+    if (!ms) {
+        event_del(ev);
+        return;
+    }
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(ev, &tv);
+}
+
+static void stream_abort(struct h2_stream *st, int status, const char *why);
+static void submit_simple_response(struct h2_session *s, int32_t id, int status);
+
+/* A stream's own deadlines (nginx applies the same per stream): a header block that does
+ * not complete, a request body that stops, a client that stops opening its window. */
+static void rx_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *st = arg;
+    struct h2_session *s = st->s;
+    if (s->state == H2_DEAD || st->closed)
+        return;
+    if (!st->req.method && !st->ex && !st->ex_done) {
+        /* Mid header block: nothing else may arrive on the connection (RFC 9113 §6.10),
+         * so the connection ends. */
+        log_info("h2 client connection: client_header_timeout with an unfinished header block");
+        s->close_why = DSC_ERROR;
+        nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
+        session_send(s);
+        session_close(s, 1);
+        return;
+    }
+    stream_abort(st, 408, "client_body_timeout");
+}
+
+static void tx_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *st = arg;
+    if (st->s->state == H2_DEAD || st->closed || !evbuffer_get_length(st->body))
+        return;
+    stream_abort(st, 0, "send_timeout (the client's flow-control window stayed closed)");
+}
+
+/* Ends one stream ferry gives up on: the exchange is dropped (its upstream side released),
+ * the client gets <status> if nothing was answered yet, then RST_STREAM. */
+static void stream_abort(struct h2_stream *st, int status, const char *why)
+{
+    struct h2_session *s = st->s;
+    log_info("h2 stream %d: %s", st->id, why);
+    if (st->ex && !st->ex_done) {
+        exchange_downstream_abort(st->ex);
+        st->ex_done = 1;
+    }
+    if (status && !st->resp_started)
+        submit_simple_response(s, st->id, status);
+    nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id,
+                              status && !st->resp_started ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    session_send(s);
+}
+
 static struct h2_stream *stream_new(struct h2_session *s, int32_t id)
 {
     struct h2_stream *st = calloc(1, sizeof *st);
@@ -166,10 +231,19 @@ static struct h2_stream *stream_new(struct h2_session *s, int32_t id)
     http_head_init(&st->trailers);
     http_head_init(&st->resp_trailers);
     st->body = evbuffer_new();
-    if (!st->body) {
+    st->rx_timer = evtimer_new(s->w->base, rx_timeout_cb, st);
+    st->tx_timer = evtimer_new(s->w->base, tx_timeout_cb, st);
+    if (!st->body || !st->rx_timer || !st->tx_timer) {
+        if (st->body)
+            evbuffer_free(st->body);
+        if (st->rx_timer)
+            event_free(st->rx_timer);
+        if (st->tx_timer)
+            event_free(st->tx_timer);
         free(st);
         return NULL;
     }
+    arm(st->rx_timer, s->l->cfg->client_header_timeout_ms);
     TAILQ_INSERT_TAIL(&s->streams, st, link);
     s->nstreams++;
     update_idle_timer(s);
@@ -178,6 +252,8 @@ static struct h2_stream *stream_new(struct h2_session *s, int32_t id)
 
 static void stream_free(struct h2_stream *st)
 {
+    event_free(st->rx_timer);
+    event_free(st->tx_timer);
     exchange_free(st->ex);
     http_head_free(&st->req);
     http_head_free(&st->trailers);
@@ -196,6 +272,8 @@ static void stream_maybe_retire(struct h2_stream *st)
         return;
     TAILQ_REMOVE(&s->streams, st, link);
     TAILQ_INSERT_TAIL(&s->dead, st, link);
+    event_del(st->rx_timer);
+    event_del(st->tx_timer);
     s->nstreams--;
     update_idle_timer(s);
     event_active(s->process_ev, 0, 0);
@@ -333,6 +411,8 @@ static void submit_simple_response(struct h2_session *s, int32_t id, int status)
 static void start_request(struct h2_session *s, struct h2_stream *st, int end_stream)
 {
     const struct cfg_listener *lc = s->l->cfg;
+    st->req_ended = end_stream;
+    arm(st->rx_timer, end_stream ? 0 : lc->client_body_timeout_ms);
     s->streams_started++;
     s->w->stats.ds_requests++;
     STAT_INC(listener_newest(s->l)->stats.requests_h2);
@@ -443,6 +523,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         start_request(s, st, end);
         return 0;
     }
+    if (end) {
+        st->req_ended = 1;
+        event_del(st->rx_timer);
+    }
     if (end && st->ex && !st->ex_done) {
         exchange_request_end(st->ex, st->trailers.nfields ? &st->trailers : NULL);
     }
@@ -460,6 +544,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     struct h2_session *s = user;
     uint64_t limit = s->l->cfg->client_max_body_size;
     st->body_bytes += len;
+    if (!st->req_ended)
+        arm(st->rx_timer, s->l->cfg->client_body_timeout_ms);   /* between two reads */
     if (limit && st->body_bytes > limit) {
         /* No content-length announced it: found out while streaming. The backend must not
          * get a body past the limit; the client gets 413 if nothing was answered yet. */
@@ -523,6 +609,8 @@ static ssize_t body_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     if (n < 0)
         n = 0;
     size_t left = evbuffer_get_length(st->body);
+    /* Progress: the window is open. Data left over waits for it again. */
+    arm(st->tx_timer, left ? st->s->l->cfg->send_timeout_ms : 0);
     if (left == 0 && st->resp_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->resp_trailers.nfields) {
@@ -620,6 +708,8 @@ static void op_response_body(void *arg, struct evbuffer *data)
     evbuffer_add_buffer(st->body, data);
     if (evbuffer_get_length(st->body) > BODY_LOW_MARK)
         st->body_high = 1;
+    if (!evtimer_pending(st->tx_timer, NULL))
+        arm(st->tx_timer, st->s->l->cfg->send_timeout_ms);
     if (st->resp_deferred) {
         st->resp_deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -664,6 +754,9 @@ static void op_pause_request(void *arg, int pause)
 {
     struct h2_stream *st = arg;
     st->req_paused = pause;
+    /* A client held back by us is not slow: its body timeout runs only while it may send. */
+    if (!st->req_ended && !st->closed)
+        arm(st->rx_timer, pause ? 0 : st->s->l->cfg->client_body_timeout_ms);
     if (!pause && st->unconsumed) {
         size_t n = st->unconsumed;
         st->unconsumed = 0;
