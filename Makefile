@@ -119,7 +119,7 @@ tidy: config.mk
 # A few integration tests with ferry under valgrind memcheck (tests/integration/
 # valgrind-ferry.sh stands in for the binary): any memory error or definite leak makes ferry
 # exit 99, which the test reports as a failure.
-VALGRIND_TESTS = basic_proxy reuse h2_basic tls_basic
+VALGRIND_TESTS = basic_proxy h2_basic h2_upstream reload
 check-valgrind: src/ferry
 	FERRY=$(CURDIR)/tests/integration/valgrind-ferry.sh FERRY_BIN=$(CURDIR)/src/ferry \
 	    tests/integration/run.sh $(VALGRIND_TESTS)

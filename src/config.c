@@ -412,7 +412,7 @@ static int parse_value(struct config_ctx *c, const struct field *f, yaml_node_t 
 
     switch (f->type) {
     case T_BOOL:
-        if (strcmp(s, "true") && strcmp(s, "false"))
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
             return config_fail(c, v, "invalid boolean '%s' for %s; expected %s", s, f->key, expect);
         store(base, f, s[0] == 't');
         return 0;
@@ -436,7 +436,7 @@ static int parse_value(struct config_ctx *c, const struct field *f, yaml_node_t 
     }
     case T_ENUM:
         for (size_t i = 0; f->names[i]; i++) {
-            if (strcmp(s, f->names[i]))
+            if (strcmp(s, f->names[i]) != 0)
                 continue;
             if (f->supported && i >= f->supported)
                 return config_fail(c, v, "%s '%s' is not supported yet; expected %s",
@@ -471,7 +471,7 @@ int config_walk(struct config_ctx *c, yaml_node_t *map, const struct schema *s, 
             return config_fail(c, k, "a key in %s is %s; expected a key name", label, kind(k));
         const char *key = (const char *)k->data.scalar.value;
         size_t i;
-        for (i = 0; i < s->nfields && strcmp(s->fields[i].key, key); i++)
+        for (i = 0; i < s->nfields && strcmp(s->fields[i].key, key) != 0; i++)
             ;
         if (i == s->nfields)
             return unknown_key(c, k, s, key);
@@ -556,7 +556,7 @@ static struct ferry_config *load(yaml_parser_t *parser, const char *name, char *
         yaml_error(&c, parser);
         goto out;
     }
-    if ((root = yaml_document_get_root_node(&extra)))
+    if (yaml_document_get_root_node(&extra))
         config_failm(&c, extra.start_mark, "a second YAML document; expected exactly one document");
     yaml_document_delete(&extra);
 out:

@@ -118,11 +118,11 @@ static const char *check_hash_key(const char *s)
 
 #define AT(st, m) .off = offsetof(struct st, m), .width = sizeof(((struct st *)0)->m)
 #define DUR(k, st, m, d, lo) \
-    { .key = k, .type = T_DURATION, AT(st, m), .def = d, .min = lo, .max = MAX_DURATION }
+    { .key = (k), .type = T_DURATION, AT(st, m), .def = (d), .min = (lo), .max = MAX_DURATION }
 #define UINT(k, st, m, d, lo, hi) \
-    { .key = k, .type = T_UINT, AT(st, m), .def = d, .min = lo, .max = hi }
-#define RESERVED(k) { .key = k, .type = T_UNSUPPORTED }
-#define SCHEMA(what, fields) { what, fields, sizeof fields / sizeof fields[0] }
+    { .key = (k), .type = T_UINT, AT(st, m), .def = (d), .min = (lo), .max = (hi) }
+#define RESERVED(k) { .key = (k), .type = T_UNSUPPORTED }
+#define SCHEMA(what, fields) { what, fields, sizeof(fields) / sizeof((fields)[0]) }
 
 static const struct field route_fields[] = {
     { .key = "host", .type = T_STRING, AT(cfg_route, host) },
@@ -214,7 +214,7 @@ static int parse_alpn(struct config_ctx *c, yaml_node_t *v, void *base)
         size_t k;
         if (!s)
             return -1;
-        for (k = 0; alpn_names[k] && strcmp(alpn_names[k], s); k++)
+        for (k = 0; alpn_names[k] && strcmp(alpn_names[k], s) != 0; k++)
             ;
         if (!alpn_names[k])
             return config_fail(c, n, "invalid alpn protocol '%s'; expected h2 or http/1.1", s);

@@ -382,11 +382,11 @@ static void keep_process_settings(struct daemon_state *d, struct ferry_config *c
     }
     if (strcmp(cfg->error_log, cur->error_log) != 0)
         log_warn("reload: error_log %s -> %s needs a restart", cur->error_log, cfg->error_log);
-    if (!cfg->pid_file != !cur->pid_file || (cfg->pid_file && strcmp(cfg->pid_file, cur->pid_file)))
+    if (!cfg->pid_file != !cur->pid_file || (cfg->pid_file && strcmp(cfg->pid_file, cur->pid_file) != 0))
         log_warn("reload: pid_file changes need a restart");
     if (!cfg->admin != !cur->admin ||
         (cfg->admin && (cfg->admin->addr.len != cur->admin->addr.len ||
-                        memcmp(&cfg->admin->addr.ss, &cur->admin->addr.ss, cfg->admin->addr.len))))
+                        memcmp(&cfg->admin->addr.ss, &cur->admin->addr.ss, cfg->admin->addr.len) != 0)))
         log_warn("reload: admin listener changes need a restart");
     if (cfg->log_level != cur->log_level)
         log_set_level(cfg->log_level);

@@ -107,8 +107,8 @@ static uint64_t pool_gauge(const struct metrics_view *v, size_t u, size_t s, poo
 }
 
 #define FOR_SERVERS(cfg, u, s) \
-    for (size_t u = 0; u < (cfg)->nupstreams; u++) \
-        for (size_t s = 0; s < (cfg)->upstreams[u].nservers; s++)
+    for (size_t u = 0; (u) < (cfg)->nupstreams; (u)++) \
+        for (size_t s = 0; (s) < (cfg)->upstreams[(u)].nservers; (s)++)
 
 static void render_pool_counter(struct evbuffer *b, const struct metrics_view *v, const char *name,
                                 const char *help, size_t off)

@@ -304,7 +304,7 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_
         rc = 0;
         for (int i = 0; i < 1 + t->have_prev; i++) {
             struct ticket_key *k = &t->keys[i];
-            if (memcmp(key_name, k->name, sizeof k->name))
+            if (memcmp(key_name, k->name, sizeof k->name) != 0)
                 continue;
             rc = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1
                  && set_mac_key(hctx, k->hmac) == 1 ? (i == 0 ? 1 : 2) : -1;
