@@ -2,6 +2,8 @@
 # Responses from a raw backend: malformed or ambiguous response framing becomes a 502 (or a
 # cut-off response), never a misframed one; legitimate edge cases are relayed correctly
 # (close-delimited body, 103 before the final response, HEAD with Content-Length and no body).
+# Faults: a close mid chunked or Content-Length body, headers then silence, more body than
+# Content-Length (the extra never reaches anyone), a backend that never answers (504).
 # After each case ferry keeps serving.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
@@ -47,6 +49,27 @@ bad_case nul-in-header 'HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\
 bad_case not-http 'garbage garbage\r\n\r\n'
 bad_case bad-chunk-size 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n'
 bad_case negative-content-length 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok'
+# Faults mid-response: a chunked body cut by a close, a Content-Length body cut by a close,
+# headers then silence (read_timeout 3s): the client sees a cut, never a complete response.
+bad_case close-during-chunked 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel<<CLOSE>>'
+bad_case close-during-length 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel<<CLOSE>>'
+bad_case headers-then-stall 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel'
+
+log "more body than Content-Length"
+set_resp 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA-BYTES'
+out=$("${CURL[@]}" -w ' %{http_code}' "$URL/?case=overlong")
+assert_eq "ok 200" "$out" "overlong: the client gets exactly the Content-Length bytes"
+still_ok overlong
+assert_no_match "$("${CURL[@]}" "$URL/?case=overlong-next")" 'EXTRA' "overlong: the extra bytes never reach a later response"
+
+log "accepts and never answers"
+set_resp '<<SILENT>>'
+start=$(now_ms)
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/?case=silent")
+el=$(( $(now_ms) - start ))
+assert_eq 504 "$code" "silent backend: 504 after read_timeout"
+assert_between "$el" 2800 4500 "silent backend: answered at read_timeout (3 s) (ms)"
+still_ok silent
 
 log "Content-Length and Transfer-Encoding together"
 set_resp 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'

@@ -172,6 +172,15 @@ func answer(method string) ([]byte, bool) {
 			}
 			lh := strings.ToLower(string(head))
 			closeAfter := !strings.Contains(lh, "content-length:") && !strings.Contains(lh, "transfer-encoding:")
+			// A file ending in "<<CLOSE>>" is sent without that marker, then the connection
+			// is closed whatever the framing says (a backend dying mid-body).
+			// "<<SILENT>>": accept the request and never answer.
+			if bytes.Equal(b, []byte("<<SILENT>>")) {
+				return nil, false
+			}
+			if bytes.HasSuffix(b, []byte("<<CLOSE>>")) {
+				return b[:len(b)-len("<<CLOSE>>")], true
+			}
 			return b, closeAfter
 		}
 	}
