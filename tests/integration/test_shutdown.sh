@@ -63,13 +63,14 @@ P=$(pick_port)
 make_config "$WORK/stream.yaml" --port "$P" --backend "$B" --global shutdown_timeout=10s
 start_ferry "$WORK/stream.yaml" "$P" || finish
 want=$("${CURL[@]}" "http://$B/big?bytes=20000000" | sha256sum | cut -d' ' -f1)
+before=$(backend_stat "$B" requests)
 curl -sS --max-time 15 --limit-rate 8M "http://127.0.0.1:$P/big?bytes=20000000" 2>"$WORK/stream.err" \
     | sha256sum | cut -d' ' -f1 >"$WORK/stream.sum" &
 spid=$!
 _track "$spid"
 _streaming() { [ "$(backend_stat "$B" requests)" -ge "$1" ]; }
-wait_for 5 _streaming "$(( $(backend_stat "$B" requests) + 1 ))" || true
-t0=$(now_ms)
+wait_for 5 _streaming "$(( before + 1 ))" || fail "the streaming request did not reach the backend"
+term_at=$(now_ms)
 kill -TERM "$FERRY_PID"
 wait_for 15 _exited "$spid" || fail "streaming client did not finish"
 wait "$spid"
@@ -77,7 +78,7 @@ assert_eq "$want" "$(cat "$WORK/stream.sum")" "the streamed 20 MB response compl
 if wait_for 12 _exited "$FERRY_PID"; then
     wait "$FERRY_PID"; st=$?
     assert_eq 0 "$st" "ferry exit status after the streamed response"
-    took=$(( $(now_ms) - t0 ))
+    took=$(( $(now_ms) - term_at ))
     assert_ge "$took" 1000 "ferry waited for the streaming response (ms)"
     assert_le "$took" 10500 "... and no longer than shutdown_timeout (ms)"
 else
