@@ -23,7 +23,7 @@
  * default applies. */
 #define DEFAULT_HIGH_MARK (256 * 1024)
 /* Request bodies up to this size are kept so that a safe retry can send them again. */
-#define REPLAY_MAX (64 * 1024)
+#define REPLAY_MAX ((size_t)64 * 1024)
 
 struct exchange {
     struct worker *w;

@@ -21,9 +21,9 @@
 #include "updial.h"
 #include "worker.h"
 
-#define RESP_HEAD_MAX (64 * 1024)
-#define OUT_LOW_MARK (64 * 1024)
-#define IN_HIGH_MARK (256 * 1024)
+#define RESP_HEAD_MAX ((size_t)64 * 1024)
+#define OUT_LOW_MARK ((size_t)64 * 1024)
+#define IN_HIGH_MARK ((size_t)256 * 1024)
 
 enum resp_state {
     RS_HEAD,          /* waiting for the status line and fields */
@@ -404,10 +404,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
         } else if (h->rs == RS_UNTIL_CLOSE) {
             evbuffer_remove_buffer(in, h->tmp, len);
             deliver(c);
-        } else if (read_chunked(c, in) < 0)
-            return;
-        else if (h->rs != RS_DONE && evbuffer_get_length(in) == len)
-            return;   /* nothing consumed: wait for more */
+        } else if (read_chunked(c, in) < 0 ||
+                   (h->rs != RS_DONE && evbuffer_get_length(in) == len))
+            return;   /* after a failure; or nothing consumed: wait for more */
     }
 }
 

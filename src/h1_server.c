@@ -18,8 +18,8 @@
 #include "log.h"
 #include "worker.h"
 
-#define OUT_LOW_MARK (64 * 1024)
-#define IN_HIGH_MARK (128 * 1024)
+#define OUT_LOW_MARK ((size_t)64 * 1024)
+#define IN_HIGH_MARK ((size_t)128 * 1024)
 
 enum h1s_state {
     HS_IDLE,      /* between requests: keepalive_timeout runs (client_header_timeout first) */

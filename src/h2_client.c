@@ -17,9 +17,9 @@
 #include "worker.h"
 
 /* nghttp2 generates output only while less than this is queued on the socket. */
-#define OUT_HIGH_MARK (64 * 1024)
+#define OUT_HIGH_MARK ((size_t)64 * 1024)
 /* A request body buffer that falls below this lets the client side read again. */
-#define BODY_LOW_MARK (64 * 1024)
+#define BODY_LOW_MARK ((size_t)64 * 1024)
 /* Connection-level receive window: large, so that paused streams (each holding at most its
  * own window) cannot starve the others. */
 #define CONN_WINDOW (64 * 1024 * 1024)
@@ -640,7 +640,7 @@ static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, 
                 continue;
             char *p = scratch + used;
             for (uint32_t j = 0; j < f->name_len; j++)
-                p[j] = (f->name[j] >= 'A' && f->name[j] <= 'Z') ? (char)(f->name[j] + 32) : f->name[j];
+                p[j] = (char)((f->name[j] >= 'A' && f->name[j] <= 'Z') ? f->name[j] + 32 : f->name[j]);
             used += f->name_len;
             name = p;
         }
@@ -655,14 +655,15 @@ static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, 
         if (h1_name_eq(f->name, f->name_len, "x-forwarded-for") && used + f->value_len + 2 < scap) {
             memcpy(scratch + used, f->value, f->value_len);
             used += f->value_len;
-            memcpy(scratch + used, ", ", 2);
-            used += 2;
+            scratch[used++] = ',';
+            scratch[used++] = ' ';
         }
     }
     const char *ip = exchange_client_ip(ex);
     size_t iplen = strlen(ip);
     if (used + iplen < scap) {
-        memcpy(scratch + used, ip, iplen);
+        /* <scratch> holds counted strings (nghttp2_nv has lengths), not NUL-terminated ones. */
+        memcpy(scratch + used, ip, iplen);   /* NOLINT(bugprone-not-null-terminated-result) */
         used += iplen;
         NV("x-forwarded-for", 15, scratch + xstart, used - xstart);
     }
@@ -670,10 +671,8 @@ static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, 
     NV("x-forwarded-proto", 17, proto, req->scheme ? req->scheme_len : 4);
     if (*has_body && clen >= 0) {
         int k = snprintf(scratch + used, scap - used, "%lld", (long long)clen);
-        if (k > 0 && used + (size_t)k < scap) {
-            NV("content-length", 14, scratch + used, (size_t)k);
-            used += (size_t)k;
-        }
+        if (k > 0 && used + (size_t)k < scap)
+            NV("content-length", 14, scratch + used, (size_t)k);   /* the last use of <scratch> */
     }
 #undef NV
     return n;

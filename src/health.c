@@ -17,7 +17,7 @@
 #include "worker.h"
 
 /* Bytes of a check response kept (head and body); beyond, the check fails. */
-#define CHECK_MAX_BYTES (64 * 1024)
+#define CHECK_MAX_BYTES ((size_t)64 * 1024)
 
 struct check;
 

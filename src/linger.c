@@ -115,7 +115,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+    struct timeval tv = { LINGER_MS / 1000, (suseconds_t)(LINGER_MS % 1000) * 1000 };
     evtimer_add(g->timer, &tv);
     read_cb(bev, g);
     write_cb(bev, g);

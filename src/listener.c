@@ -112,7 +112,7 @@ int listener_take_passed(int *fds, size_t nfds, const struct cfg_sockaddr *a)
     for (size_t i = 0; i < nfds; i++) {
         if (fds[i] < 0)
             continue;
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = { 0 };
         socklen_t len = sizeof ss;
         int type = 0, acc = 0;
         socklen_t tl = sizeof type, al = sizeof acc;
@@ -137,7 +137,7 @@ void listener_close_passed(int *fds, size_t nfds)
         if (fds[i] < 0)
             continue;
         char text[INET6_ADDRSTRLEN + 16] = "?";
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = { 0 };
         socklen_t len = sizeof ss;
         if (getsockname(fds[i], (struct sockaddr *)&ss, &len) == 0) {
             char host[INET6_ADDRSTRLEN];
@@ -326,7 +326,7 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
                   evutil_socket_error_to_string(err));
     l->fd_starved = 1;
     set_accepting(l, 0);
-    struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+    struct timeval tv = { 0, (suseconds_t)ACCEPT_RETRY_MS * 1000 };
     if (l->accept_retry)
         evtimer_add(l->accept_retry, &tv);
 }
@@ -342,6 +342,7 @@ int listener_start(struct listener_rt *l, struct worker *w, const struct cfg_lis
 {
     l->w = w;
     l->cfg = cfg;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; sizeof *p is right */
     l->evl = calloc(nfds, sizeof *l->evl);
     if (!l->evl)
         return -1;

@@ -192,6 +192,7 @@ static void stop_ticket_rotation(struct daemon_state *d, const struct ferry_conf
 static int start_ticket_rotation(struct daemon_state *d)
 {
     const struct ferry_config *cfg = d->rt->cfg;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; sizeof *p is right */
     d->ticket_timers = calloc(cfg->nlisteners, sizeof *d->ticket_timers);
     if (!d->ticket_timers)
         return -1;
@@ -260,11 +261,13 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg, const str
 {
     char err[512];
     rt->cfg = cfg;
+    /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers; sizeof *p is right */
     rt->servers = calloc(cfg->nupstreams, sizeof *rt->servers);
     rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
     rt->listen_fds = calloc(cfg->nlisteners, sizeof *rt->listen_fds);
     rt->tls = calloc(cfg->nlisteners, sizeof *rt->tls);
     rt->tls_up = calloc(cfg->nupstreams, sizeof *rt->tls_up);
+    /* NOLINTEND(bugprone-sizeof-expression) */
     if (!rt->servers || !rt->access_logs || !rt->listen_fds || !rt->tls || !rt->tls_up)
         return -1;
     for (size_t i = 0; i < cfg->nupstreams; i++) {

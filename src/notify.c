@@ -236,7 +236,7 @@ void notify_monitor_free(struct notify_monitor *m)
     if (!m)
         return;
     /* event_free from this thread waits for a heartbeat callback running on a worker. */
-    for (uint32_t i = 0; i < m->nhb; i++)
+    for (uint32_t i = 0; m->hb && i < m->nhb; i++)
         if (m->hb[i].ev)
             event_free(m->hb[i].ev);
     free(m->hb);

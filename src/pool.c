@@ -45,7 +45,7 @@ struct pool {
  * crashes, and learning them would switch reuse off. A learned value is forgotten after
  * LEARN_EXPIRE_MS so a one-off event cannot lower the timeout for good. */
 #define LEARN_MIN_MS 250
-#define LEARN_EXPIRE_MS (10 * 60 * 1000)
+#define LEARN_EXPIRE_MS ((uint64_t)10 * 60 * 1000)
 
 _Static_assert(CLOSE_HEALTH + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
@@ -252,8 +252,10 @@ void pool_health_changed_all(struct worker *w)
 
 void pool_free_all(struct worker *w)
 {
+    /* pool_free unlinks the pool from p->w->pools, which is w->pools (pool_new puts each pool
+     * in its own worker's list): the analyzer cannot tell and sees the freed pool again. */
     while (!TAILQ_EMPTY(&w->pools))
-        pool_free(TAILQ_FIRST(&w->pools));
+        pool_free(TAILQ_FIRST(&w->pools));   /* NOLINT(clang-analyzer-unix.Malloc) */
 }
 
 int pool_is_empty(const struct pool *p) { return TAILQ_EMPTY(&p->all) && !p->nwaiters; }

@@ -424,6 +424,7 @@ struct tls_server *tls_server_new(const struct cfg_tls *cfg, char *err, size_t e
         snprintf(err, errlen, "invalid ALPN protocol list");
         goto fail;
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; sizeof *p is right */
     if (!(t->ctxs = calloc(cfg->ncerts, sizeof *t->ctxs))) {
         snprintf(err, errlen, "out of memory");
         goto fail;

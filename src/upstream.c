@@ -62,6 +62,7 @@ int upstream_rt_init(struct upstream_rt *u, struct worker *w, const struct cfg_u
     memset(u, 0, sizeof *u);
     u->cfg = cfg;
     u->nservers = cfg->nservers;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; sizeof *p is right */
     u->pools = calloc(cfg->nservers, sizeof *u->pools);
     u->rr_current = calloc(cfg->nservers, sizeof *u->rr_current);
     if (!u->pools || !u->rr_current)
