@@ -538,10 +538,11 @@ static int may_retry(const struct exchange *ex, enum upstream_error err, int got
         return 0;
     if (err == UPERR_CONNECT || err == UPERR_CONNECT_TIMEOUT)
         return 1;           /* never reached the wire: safe whatever the method */
-    /* A reused connection that died before answering: the backend closed it as we wrote.
-     * Only idempotent requests, since it may have been processed. */
-    return err == UPERR_RESET && reused &&
-           h1_method_is_idempotent(ex->req.method, ex->req.method_len);
+    /* A connection that died before answering: a reused one the backend closed as we
+     * wrote, or a fresh one to a backend going down (accepted, then reset). Only
+     * idempotent requests, since it may have been processed (nginx's "error" case). */
+    (void)reused;
+    return err == UPERR_RESET && h1_method_is_idempotent(ex->req.method, ex->req.method_len);
 }
 
 static void fail_now(struct exchange *ex, enum upstream_error err)
