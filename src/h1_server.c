@@ -356,8 +356,9 @@ static void parse_head(struct h1_session *s)
         return;
     }
     /* Request line for the access log: what the client sent, before we drain it. */
-    const char *eol = memchr(buf, '\r', (size_t)hl);
+    /* (From the method on: empty lines may precede the request line, RFC 9112 §2.2.) */
     const char *rl_start = r.method;
+    const char *eol = memchr(rl_start, '\r', (size_t)(buf + hl - rl_start));
     size_t rl_len = eol ? (size_t)(eol - rl_start) : r.method_len;
 
     const struct http_field *settings = h2c_upgrade_settings(s, &r, &h);
