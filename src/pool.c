@@ -501,13 +501,18 @@ static void mux_take(struct upconn *c)
     count_reuse(c);
 }
 
-static void queue_waiter(struct pool *p, struct pool_waiter *wt, uint64_t ms)
+/* Queues <wt> for <ms>. -1 when its timer cannot be made (nothing queued). */
+static int queue_waiter(struct pool *p, struct pool_waiter *wt, uint64_t ms)
 {
+    /* Made only for requests that do wait: most never do. */
+    if (!wt->timer && !(wt->timer = evtimer_new(p->w->base, queue_timeout_cb, wt)))
+        return -1;
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     evtimer_add(wt->timer, &tv);
     TAILQ_INSERT_TAIL(&p->waiters, wt, link);
     wt->queued = 1;
     p->nwaiters++;
+    return 0;
 }
 
 /* How long a request waits for a dial in progress: the dial's own bounds. */
@@ -545,14 +550,9 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
         count_reuse(c);
         return c;
     }
-    if (!wt->timer)
-        wt->timer = evtimer_new(p->w->base, queue_timeout_cb, wt);
-    if (!wt->timer) {
-        *err = UPERR_QUEUE_FULL;
-        return NULL;
-    }
     if (p->mux_mode && dials_cover(p, p->nwaiters) && p->nwaiters < p->up->max_queue) {
-        queue_waiter(p, wt, dial_wait_ms(p));
+        if (queue_waiter(p, wt, dial_wait_ms(p)) < 0)
+            *err = UPERR_QUEUE_FULL;
         return NULL;
     }
     if (fresh && !p->mux_mode && p->up->max_connections && !below_max(p) && !TAILQ_EMPTY(&p->idle))
@@ -567,7 +567,8 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
         *err = UPERR_QUEUE_FULL;
         return NULL;
     }
-    queue_waiter(p, wt, p->up->queue_timeout_ms);
+    if (queue_waiter(p, wt, p->up->queue_timeout_ms) < 0)
+        *err = UPERR_QUEUE_FULL;
     return NULL;
 }
 
