@@ -54,8 +54,7 @@ int h1_field_is_hop(const struct http_head *h, const struct http_field *f)
     return 0;
 }
 
-/* True when the request field must not be forwarded: hop-by-hop, or one we write ourselves. */
-static int skip_request_field(const struct http_head *req, const struct http_field *f)
+int h1_request_field_rewritten(const struct http_head *req, const struct http_field *f)
 {
     return h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
            h1_name_eq(f->name, f->name_len, "content-length") ||
@@ -80,7 +79,7 @@ void h1_write_request_head(struct evbuffer *out, const struct http_head *req, in
 
     for (uint32_t i = 0; i < req->nfields; i++) {
         const struct http_field *f = &req->fields[i];
-        if (!skip_request_field(req, f))
+        if (!h1_request_field_rewritten(req, f))
             h1_write_field(out, f);
     }
     /* X-Forwarded-For: the client's list (several fields joined) plus the client. */

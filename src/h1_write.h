@@ -17,6 +17,10 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_head *trailers)
  * that a Connection field of <h> lists. */
 int h1_field_is_hop(const struct http_head *h, const struct http_field *f);
 
+/* True when a request field is not forwarded as it came, whatever the upstream protocol:
+ * hop-by-hop, or one ferry writes itself (Host, Content-Length, Expect, X-Forwarded-*). */
+int h1_request_field_rewritten(const struct http_head *req, const struct http_field *f);
+
 /* Appends the head of <req> as an HTTP/1.1 request for a backend: the request line
  * (method, origin-form path, HTTP/1.1), Host first (the authority, or <default_host> when
  * the request has none), every field except hop-by-hop ones (h1_field_is_hop), Host,

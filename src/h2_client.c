@@ -628,11 +628,7 @@ static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, 
             te_trailers |= has_token(f->value, f->value_len, "trailers");
             continue;
         }
-        if (h1_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
-            h1_name_eq(f->name, f->name_len, "content-length") ||
-            h1_name_eq(f->name, f->name_len, "expect") ||
-            h1_name_eq(f->name, f->name_len, "x-forwarded-for") ||
-            h1_name_eq(f->name, f->name_len, "x-forwarded-proto"))
+        if (h1_request_field_rewritten(req, f))
             continue;
         const char *name = f->name;
         if (!is_lower(f->name, f->name_len)) {
