@@ -77,8 +77,10 @@ FUZZ_OBJS = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all -D_GNU_SOURCE -DFERRY_VERSION='"$(VERSION)"' \
               $(if $(filter yes,$(HAVE_SYSTEMD)),-DHAVE_LIBSYSTEMD,) -Isrc $(DEP_CFLAGS)
-# fuzz_config: no DNS and no special files (see the comment in tests/fuzz/fuzz_config.c).
-$(FUZZ_DIR)/fuzz_config: FUZZ_LDEXTRA = -Wl,--wrap=getaddrinfo -Wl,--wrap=tls_check_cert_key
+# fuzz_config: no DNS (neither getaddrinfo nor configured resolvers) and no special files
+# (see the comment in tests/fuzz/fuzz_config.c).
+$(FUZZ_DIR)/fuzz_config: FUZZ_LDEXTRA = -Wl,--wrap=getaddrinfo -Wl,--wrap=tls_check_cert_key \
+    -Wl,--wrap=dns_resolve_sync
 
 $(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*.h) config.mk
 	@mkdir -p $(@D)

@@ -649,6 +649,12 @@ void config_unref(struct ferry_config *cfg)
         for (size_t j = 0; j < u->nservers; j++) {
             free(u->servers[j].address);
             free(u->servers[j].host);
+            free(u->servers[j].addrs);
+        }
+        if (u->dns) {
+            free(u->dns->resolvers);
+            free(u->dns->resolver_lens);
+            free(u->dns);
         }
         free(u->servers);
         free(u->name);

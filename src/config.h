@@ -91,13 +91,36 @@ struct cfg_listener {
     size_t nroutes;
 };
 
+/* One address a server name resolved to (port included). */
+struct cfg_addr {
+    struct sockaddr_storage ss;
+    uint32_t weight;                /* SRV: the record's weight; 0 = the server's weight */
+};
+
+/* A server as configured. A runtime (see struct runtime) turns each into one server per
+ * resolved address; for those, address is the "ip:port" text and name what was written. */
 struct cfg_server {
-    char *address;                  /* as written, "host:port" */
-    char *host;                     /* host part (no brackets) */
-    uint16_t port;
+    char *address;                  /* as written: "host:port", or the SRV name */
+    char *host;                     /* host part (no brackets); the SRV name */
+    const char *name;               /* runtime: the address as written; NULL in a config */
+    uint16_t port;                  /* 0 for srv: each record has its own */
     uint32_t weight;                /* default 1 */
-    struct sockaddr_storage ss;     /* resolved at load time */
+    int is_name;                    /* host is a name (resolved, then re-resolved: dns) */
+    int is_srv;                     /* srv: given: SRV records give targets, ports, weights */
+    struct sockaddr_storage ss;     /* numeric: the address; name: the first answer */
     socklen_t sslen;
+    struct cfg_addr *addrs;         /* name: every address of the load-time answer */
+    size_t naddrs;
+};
+
+/* An upstream's dns: mapping (how server names are re-resolved; defaults when absent). */
+struct cfg_dns {
+    struct sockaddr_storage *resolvers; /* NULL = the nameservers of /etc/resolv.conf */
+    socklen_t *resolver_lens;
+    size_t nresolvers;
+    uint64_t min_refresh_ms;        /* default 1s: a shorter TTL is raised to this */
+    uint64_t max_refresh_ms;        /* default 300s: a longer TTL is cut to this */
+    uint64_t timeout_ms;            /* one query, default 2s */
 };
 
 /* An upstream's tls: mapping (ferry as a TLS client). */
@@ -171,6 +194,7 @@ struct cfg_upstream {
     uint64_t h2_read_idle_timeout_ms;   /* h2: PING after this much silence, default 30s;
                                            0 = never */
     uint64_t h2_ping_timeout_ms;        /* h2: unanswered PING closes, default 15s */
+    struct cfg_dns *dns;                /* NULL = defaults (see cfg_dns) */
 };
 
 /* The admin listener: /metrics, /status, /healthz. */

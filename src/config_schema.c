@@ -7,6 +7,7 @@
  */
 #include "config_schema.h"
 
+#include <ctype.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "tls.h"
 
 /* "workers: auto": one worker per online CPU, within 1..1024. */
@@ -378,7 +380,7 @@ static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
     struct cfg_server *sv = base;
     const char *expect = "host:port, like 127.0.0.1:9000, [::1]:9000 or backend.internal:9000";
     const char *s = config_scalar(c, v, "address", expect);
-    char host[256], port[8];
+    char host[256];
     int bracketed;
     if (!s)
         return -1;
@@ -387,26 +389,64 @@ static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
         return config_fail(c, v, "invalid server address '%s'; expected %s", s, expect);
     if (!(sv->address = strdup(s)) || !(sv->host = strdup(host)))
         return config_oom(c, v);
-    snprintf(port, sizeof port, "%u", (unsigned)sv->port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0) };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0 || !res || res->ai_addrlen > sizeof sv->ss) {
-        if (res)
-            freeaddrinfo(res);
-        return config_fail(c, v, "cannot resolve '%s': %s; expected a resolvable host name or a "
-                           "numeric address", host, rc ? gai_strerror(rc) : "no address");
+    if (config_parse_sockaddr(s, &sv->ss, &sv->sslen) == 0)
+        return 0;
+    if (bracketed)
+        return config_fail(c, v, "invalid server address '%s'; expected %s", s, expect);
+    /* A name: resolved once the whole upstream is read (its dns: may name resolvers). */
+    sv->is_name = 1;
+    return 0;
+}
+
+/* Every name of <u>'s servers, resolved now: a name nothing answers for is an error at its
+ * line. The answer is the one the first runtime uses; dns.c refreshes it from then on. */
+static int resolve_server_names(struct config_ctx *c, yaml_node_t *m, struct cfg_upstream *u)
+{
+    yaml_node_t *seq = config_map_get(c, m, "servers");
+    for (size_t i = 0; i < u->nservers; i++) {
+        struct cfg_server *sv = &u->servers[i];
+        char why[256];
+        if (!sv->is_name)
+            continue;
+        int rc = sv->is_srv
+                     ? dns_resolve_srv_sync(sv->host, u->dns, &sv->addrs, &sv->naddrs, why, sizeof why)
+                     : dns_resolve_sync(sv->host, sv->port, u->dns, &sv->addrs, &sv->naddrs, why,
+                                        sizeof why);
+        if (rc < 0) {
+            yaml_node_t *at = seq ? config_map_get(c, config_seq_item(c, seq, i),
+                                                   sv->is_srv ? "srv" : "address") : m;
+            return config_fail(c, at ? at : m, "cannot resolve '%s': %s; expected a resolvable "
+                               "host name or a numeric address", sv->host, why);
+        }
+        sv->ss = sv->addrs[0].ss;
+        sv->sslen = dns_sockaddr_len(&sv->addrs[0].ss);
     }
-    memcpy(&sv->ss, res->ai_addr, res->ai_addrlen);
-    sv->sslen = res->ai_addrlen;
-    freeaddrinfo(res);
+    return 0;
+}
+
+/* srv: a DNS name whose SRV records give the servers (targets, ports, weights). */
+static int parse_srv(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_server *sv = base;
+    const char *expect = "an SRV name, like _api._tcp.service.consul";
+    const char *s = config_scalar(c, v, "srv", expect);
+    if (!s)
+        return -1;
+    size_t n = strlen(s);
+    int ok = n > 0 && n <= 253 && s[0] != '.' && !strstr(s, "..");
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.';
+    if (!ok)
+        return config_fail(c, v, "invalid srv name '%s'; expected %s", s, expect);
+    if (!(sv->address = strdup(s)) || !(sv->host = strdup(s)))
+        return config_oom(c, v);
+    sv->is_name = sv->is_srv = 1;
     return 0;
 }
 
 static const struct field server_fields[] = {
-    { .key = "address", .type = T_CUSTOM, .parse = parse_address, .flags = F_REQUIRED,
-      .expect = "host:port" },
+    { .key = "address", .type = T_CUSTOM, .parse = parse_address, .expect = "host:port" },
+    { .key = "srv", .type = T_CUSTOM, .parse = parse_srv, .expect = "an SRV name" },
     UINT("weight", cfg_server, weight, 1, 1, 1000),
 };
 static const struct schema server_schema = SCHEMA("server", server_fields);
@@ -426,6 +466,9 @@ static int parse_servers(struct config_ctx *c, yaml_node_t *v, void *base)
         yaml_node_t *m = config_seq_item(c, v, i);
         if (config_walk(c, m, &server_schema, "server", &u->servers[i]) < 0)
             return -1;
+        if (!config_map_get(c, m, "address") == !config_map_get(c, m, "srv"))
+            return config_fail(c, m, "a server needs either address or srv (not both); expected "
+                               "address: host:port or srv: _service._tcp.name");
         for (size_t j = 0; j < i; j++)
             if (strcmp(u->servers[j].address, u->servers[i].address) == 0)
                 return config_fail(c, config_map_get(c, m, "address"),
@@ -583,6 +626,58 @@ static int parse_outlier(struct config_ctx *c, yaml_node_t *v, void *base)
     return config_walk(c, v, &outlier_schema, "outlier_detection", u->outlier);
 }
 
+static int parse_dns_resolvers(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_dns *d = base;
+    const char *expect = "a sequence of numeric nameserver addresses, like [\"127.0.0.1:53\"]";
+    if (config_need(c, v, YAML_SEQUENCE_NODE, "resolvers", expect) < 0)
+        return -1;
+    size_t n = config_seq_len(v);
+    if (n == 0 || n > 8)
+        return config_fail(c, v, "'resolvers' has %zu entries; expected %s (1 to 8)", n, expect);
+    d->resolvers = calloc(n, sizeof *d->resolvers);
+    d->resolver_lens = calloc(n, sizeof *d->resolver_lens);
+    if (!d->resolvers || !d->resolver_lens)
+        return config_oom(c, v);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = config_seq_item(c, v, i);
+        const char *s = config_scalar(c, it, "resolvers", expect);
+        if (!s)
+            return -1;
+        if (config_parse_sockaddr(s, &d->resolvers[i], &d->resolver_lens[i]) < 0 ||
+            !strncmp(s, "*", 1))
+            return config_fail(c, it, "invalid resolver address '%s'; expected %s", s, expect);
+        d->nresolvers = i + 1;
+    }
+    return 0;
+}
+
+static const struct field dns_fields[] = {
+    { .key = "resolvers", .type = T_CUSTOM, .parse = parse_dns_resolvers,
+      .expect = "a sequence of nameserver addresses" },
+    DUR("min_refresh", cfg_dns, min_refresh_ms, MS_S, 100),
+    DUR("max_refresh", cfg_dns, max_refresh_ms, 300 * MS_S, 100),
+    DUR("timeout", cfg_dns, timeout_ms, 2 * MS_S, 100),
+};
+static const struct schema dns_schema = SCHEMA("dns", dns_fields);
+
+static int parse_dns(struct config_ctx *c, yaml_node_t *v, void *base)
+{
+    struct cfg_upstream *u = base;
+    if (!(u->dns = calloc(1, sizeof *u->dns)))
+        return config_oom(c, v);
+    if (config_walk(c, v, &dns_schema, "dns", u->dns) < 0)
+        return -1;
+    if (u->dns->min_refresh_ms > u->dns->max_refresh_ms) {
+        yaml_node_t *at = config_map_get(c, v, "min_refresh");
+        return config_fail(c, at ? at : v, "dns min_refresh is longer than max_refresh "
+                           "(%llums > %llums); expected min_refresh <= max_refresh",
+                           (unsigned long long)u->dns->min_refresh_ms,
+                           (unsigned long long)u->dns->max_refresh_ms);
+    }
+    return 0;
+}
+
 static const char *const protocol_names[] = { "http1", "h2c", "h2", "auto", NULL };
 static const char *const balance_names[] = { "round_robin", "least_request", "random", "hash",
                                              NULL };
@@ -616,7 +711,8 @@ static const struct field upstream_fields[] = {
       .expect = "a mapping (type, path, expect_status, interval, timeout, ...)" },
     { .key = "outlier_detection", .type = T_CUSTOM, .parse = parse_outlier,
       .expect = "a mapping (consecutive_failures, base_ejection_time, ...)" },
-    RESERVED("dns"),
+    { .key = "dns", .type = T_CUSTOM, .parse = parse_dns,
+      .expect = "a mapping (resolvers, min_refresh, max_refresh, timeout)" },
 };
 static const struct schema upstream_schema = SCHEMA("upstream", upstream_fields);
 
@@ -648,6 +744,8 @@ static int parse_upstreams(struct config_ctx *c, yaml_node_t *v, void *base)
             return config_oom(c, k);
         snprintf(label, sizeof label, "upstream '%.128s'", name);
         if (config_walk(c, m, &upstream_schema, label, u) < 0)
+            return -1;
+        if (resolve_server_names(c, m, u) < 0)
             return -1;
         if ((u->protocol == PROTO_H2 || u->protocol == PROTO_AUTO) && !u->tls)
             return config_fail(c, config_map_get(c, m, "protocol"),

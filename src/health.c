@@ -257,13 +257,20 @@ static void h1_read(struct check *k, int eof)
     judge_http(k, eof);
 }
 
+/* Host / :authority of a check without health_check.host: the server as written; for an
+ * SRV server (whose name is no host) its address. */
+static const char *check_authority(const struct cfg_server *srv)
+{
+    return srv->is_srv ? srv->address : srv->name;
+}
+
 static void h1_send(struct check *k)
 {
     const struct cfg_health *c = k->hs->up->health;
     struct evbuffer *out = bufferevent_get_output(k->bev);
     evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ferry-health-check\r\n"
                              "Connection: close\r\n\r\n",
-                        c->method, c->path, c->host ? c->host : k->hs->srv->address);
+                        c->method, c->path, c->host ? c->host : check_authority(k->hs->srv));
 }
 
 /* ---- HTTP/2 ------------------------------------------------------------------------ */
@@ -362,7 +369,7 @@ static int h2_start(struct check *k)
         return -1;
     nghttp2_settings_entry iv[] = { { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 } };
     nghttp2_submit_settings(k->ng, NGHTTP2_FLAG_NONE, iv, 1);
-    const char *auth = c->host ? c->host : k->hs->srv->address;
+    const char *auth = c->host ? c->host : check_authority(k->hs->srv);
     const char *scheme = k->ssl ? "https" : "http";
     int grpc = c->type == HC_GRPC;
     const char *method = grpc ? "POST" : c->method;
@@ -494,8 +501,8 @@ struct health *health_start(struct event_base *base, struct runtime *rt, struct 
     const struct ferry_config *cfg = rt->cfg;
     size_t n = 0;
     for (size_t u = 0; u < cfg->nupstreams; u++)
-        if (cfg->upstreams[u].health)
-            n += cfg->upstreams[u].nservers;
+        if (rt->ups[u].health)
+            n += rt->ups[u].nservers;
     if (!n)
         return NULL;
     struct health *h = calloc(1, sizeof *h);
@@ -510,7 +517,7 @@ struct health *health_start(struct event_base *base, struct runtime *rt, struct 
     h->nworkers = nworkers;
     h->rand_state = 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);
     for (size_t u = 0; u < cfg->nupstreams; u++) {
-        const struct cfg_upstream *up = &cfg->upstreams[u];
+        const struct cfg_upstream *up = &rt->ups[u];
         if (!up->health)
             continue;
         for (size_t s = 0; s < up->nservers; s++) {

@@ -1,5 +1,6 @@
 /* ferry — command line, process lifecycle and signals. The main thread loads the config,
  * binds the listening sockets, starts the workers and then only waits for signals. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -16,6 +17,7 @@
 #include <yaml.h>
 
 #include "admin.h"
+#include "dns.h"
 #include "health.h"
 #include "config.h"
 #include "listener.h"
@@ -49,6 +51,9 @@ struct daemon_state {
     int reload_again;               /* SIGHUP during a reload: reload once more after it */
     struct notify_monitor *monitor;   /* sd_notify watchdog and STATUS=; NULL = none */
     struct health *health;            /* active health checks of the current generation */
+    struct dns *dns;                  /* re-resolves the current configuration's names */
+    int swap_is_reload;               /* the swap in progress: reload (1) or DNS change (0) */
+    int rebuild_again;                /* DNS answers changed during a swap */
 };
 
 static struct daemon_state *the_daemon;
@@ -74,6 +79,16 @@ static void print_version(void)
     printf("nghttp2 %s\n", ng ? ng->version_str : "?");
     printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("libyaml %s\n", yaml_get_version_string());
+}
+
+/* libevent's own messages (evdns: "Nameserver ... has failed") belong in the error log; ferry
+ * reports what matters about them itself, so below errors they are debug detail. */
+static void libevent_log_cb(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_ERR)
+        log_msg(LOG_ERROR_L, "libevent: %s", msg);
+    else
+        log_debug("libevent: %s", msg);
 }
 
 static void worker_exited(struct worker *w)
@@ -230,12 +245,13 @@ static int old_listen_fd(const struct runtime *old, const struct cfg_sockaddr *a
 static void carry_server_state(struct runtime *rt, const struct runtime *old)
 {
     for (size_t u = 0; old && u < rt->cfg->nupstreams; u++) {
-        const struct cfg_upstream *nu = &rt->cfg->upstreams[u];
-        const struct cfg_upstream *ou = config_find_upstream(old->cfg, nu->name);
-        for (size_t s = 0; ou && s < nu->nservers; s++)
-            for (size_t k = 0; k < ou->nservers; k++)
-                if (strcmp(ou->servers[k].address, nu->servers[s].address) == 0)
-                    rt->servers[u][s] = old->servers[ou - old->cfg->upstreams][k];
+        const struct cfg_upstream *nu = &rt->ups[u];
+        const struct cfg_upstream *oc = config_find_upstream(old->cfg, nu->name);
+        size_t ou = oc ? (size_t)(oc - old->cfg->upstreams) : 0;
+        for (size_t s = 0; oc && s < nu->nservers; s++)
+            for (size_t k = 0; k < old->ups[ou].nservers; k++)
+                if (strcmp(old->ups[ou].servers[k].address, nu->servers[s].address) == 0)
+                    rt->servers[u][s] = old->servers[ou][k];
         if (!nu->health)
             for (size_t s = 0; s < nu->nservers; s++) {
                 /* No checks any more: nothing could bring a server that was down back. */
@@ -254,28 +270,102 @@ static void close_listen_fds(struct runtime *rt)
                 close(rt->listen_fds[i][k]);
 }
 
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    return a->ss_family == b->ss_family && memcmp(a, b, dns_sockaddr_len(a)) == 0;
+}
+
+/* rt->ups: each server name becomes one server per address of its current answer; an
+ * address a group already has (two names, or a name and a numeric entry) counts once. */
+static int expand_upstreams(struct runtime *rt, const struct dns *dns)
+{
+    const struct ferry_config *cfg = rt->cfg;
+    if (!(rt->ups = calloc(cfg->nupstreams, sizeof *rt->ups)))
+        return -1;
+    for (size_t u = 0; u < cfg->nupstreams; u++) {
+        const struct cfg_upstream *cu = &cfg->upstreams[u];
+        struct cfg_upstream *ru = &rt->ups[u];
+        size_t cap = 0;
+        const struct cfg_addr *a;
+        for (size_t s = 0; s < cu->nservers; s++)
+            cap += cu->servers[s].is_name ? dns_answer(dns, cfg, u, s, &a) : 1;
+        *ru = *cu;
+        ru->nservers = 0;
+        if (!(ru->servers = calloc(cap ? cap : 1, sizeof *ru->servers)))
+            return -1;
+        for (size_t s = 0; s < cu->nservers; s++) {
+            const struct cfg_server *cs = &cu->servers[s];
+            const struct cfg_addr numeric = { .ss = cs->ss, .weight = 0 };
+            size_t na = 1;
+            a = &numeric;
+            if (cs->is_name)
+                na = dns_answer(dns, cfg, u, s, &a);
+            for (size_t i = 0; i < na; i++) {
+                int dup = 0;
+                for (size_t k = 0; k < ru->nservers && !dup; k++)
+                    dup = same_addr(&ru->servers[k].ss, &a[i].ss);
+                if (dup)
+                    continue;
+                struct cfg_server *e = &ru->servers[ru->nservers];
+                char text[INET6_ADDRSTRLEN + 8];
+                *e = *cs;
+                e->addrs = NULL;
+                e->naddrs = 0;
+                e->name = cs->address;
+                e->ss = a[i].ss;
+                e->sslen = dns_sockaddr_len(&a[i].ss);
+                if (a[i].weight)
+                    e->weight = a[i].weight;   /* SRV */
+                if (cs->is_srv)
+                    e->port = ntohs(a[i].ss.ss_family == AF_INET6
+                                        ? ((const struct sockaddr_in6 *)&a[i].ss)->sin6_port
+                                        : ((const struct sockaddr_in *)&a[i].ss)->sin_port);
+                dns_format(&a[i].ss, text, sizeof text);
+                if (!(e->address = strdup(cs->is_name ? text : cs->address)))
+                    return -1;
+                ru->nservers++;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Builds what the workers need for <cfg>: access logs, TLS contexts, server states and the
  * listening sockets (kept from <old> where the address is the same, else adopted from the
- * service manager or bound). -1 with the reason logged. */
-static int build_runtime(struct runtime *rt, struct ferry_config *cfg, const struct runtime *old)
+ * service manager or bound). With <lender> (a runtime of the same cfg), its access logs and
+ * TLS contexts are shared instead of made anew. -1 with the reason logged. */
+static int build_runtime(struct runtime *rt, struct ferry_config *cfg, const struct runtime *old,
+                         const struct dns *dns, struct runtime *lender)
 {
     char err[512];
     rt->cfg = cfg;
+    if (expand_upstreams(rt, dns) < 0)
+        return -1;
+    if (lender) {
+        rt->lender = lender->lender ? lender->lender : lender;
+        runtime_ref(rt->lender);
+        rt->access_logs = rt->lender->access_logs;
+        rt->tls = rt->lender->tls;
+        rt->tls_up = rt->lender->tls_up;
+    }
     /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers; sizeof *p is right */
     rt->servers = calloc(cfg->nupstreams, sizeof *rt->servers);
-    rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
     rt->listen_fds = calloc(cfg->nlisteners, sizeof *rt->listen_fds);
-    rt->tls = calloc(cfg->nlisteners, sizeof *rt->tls);
-    rt->tls_up = calloc(cfg->nupstreams, sizeof *rt->tls_up);
+    if (!lender) {
+        rt->access_logs = calloc(cfg->nlisteners, sizeof *rt->access_logs);
+        rt->tls = calloc(cfg->nlisteners, sizeof *rt->tls);
+        rt->tls_up = calloc(cfg->nupstreams, sizeof *rt->tls_up);
+    }
     /* NOLINTEND(bugprone-sizeof-expression) */
     if (!rt->servers || !rt->access_logs || !rt->listen_fds || !rt->tls || !rt->tls_up)
         return -1;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
         const struct cfg_upstream *u = &cfg->upstreams[i];
-        rt->servers[i] = calloc(u->nservers, sizeof **rt->servers);
+        rt->servers[i] = calloc(rt->ups[i].nservers ? rt->ups[i].nservers : 1,
+                                sizeof **rt->servers);
         if (!rt->servers[i])
             return -1;
-        if (u->tls) {
+        if (u->tls && !lender) {
             rt->tls_up[i] = tls_client_new(u->tls, u->protocol, updial_tls_session, err, sizeof err);
             if (!rt->tls_up[i]) {
                 log_error("upstream %s: %s", u->name, err);
@@ -294,14 +384,14 @@ static int build_runtime(struct runtime *rt, struct ferry_config *cfg, const str
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
-        if (l->access_log) {
+        if (l->access_log && !lender) {
             rt->access_logs[i] = access_log_open(l->access_log, err, sizeof err);
             if (!rt->access_logs[i]) {
                 log_error("listener %s: %s", l->name, err);
                 return -1;
             }
         }
-        if (l->tls) {
+        if (l->tls && !lender) {
             rt->tls[i] = tls_server_new(l->tls, err, sizeof err);
             if (!rt->tls[i]) {
                 log_error("listener %s: %s", l->name, err);
@@ -332,23 +422,35 @@ static void free_runtime(struct runtime *rt)
     for (size_t i = 0; rt->servers && i < cfg->nupstreams; i++)
         free(rt->servers[i]);
     free(rt->servers);
-    for (size_t i = 0; rt->access_logs && i < cfg->nlisteners; i++)
-        access_log_close(rt->access_logs[i]);
-    free(rt->access_logs);
+    for (size_t i = 0; rt->ups && i < cfg->nupstreams; i++) {
+        for (size_t s = 0; s < rt->ups[i].nservers; s++)
+            free(rt->ups[i].servers[s].address);
+        free(rt->ups[i].servers);
+    }
+    free(rt->ups);
     for (size_t i = 0; rt->listen_fds && i < cfg->nlisteners; i++)
         free(rt->listen_fds[i]);
     free(rt->listen_fds);
-    for (size_t i = 0; rt->tls && i < cfg->nlisteners; i++)
-        tls_server_free(rt->tls[i]);
-    free(rt->tls);
-    for (size_t i = 0; rt->tls_up && i < cfg->nupstreams; i++)
-        tls_client_free(rt->tls_up[i]);
-    free(rt->tls_up);
+    if (rt->lender) {
+        runtime_unref(rt->lender);   /* the access logs and TLS contexts are its own */
+    } else {
+        for (size_t i = 0; rt->access_logs && i < cfg->nlisteners; i++)
+            access_log_close(rt->access_logs[i]);
+        free(rt->access_logs);
+        for (size_t i = 0; rt->tls && i < cfg->nlisteners; i++)
+            tls_server_free(rt->tls[i]);
+        free(rt->tls);
+        for (size_t i = 0; rt->tls_up && i < cfg->nupstreams; i++)
+            tls_client_free(rt->tls_up[i]);
+        free(rt->tls_up);
+    }
     config_unref(rt->cfg);
     free(rt);
 }
 
 static void reload(struct daemon_state *d);
+static void switch_runtime(struct daemon_state *d, struct runtime *rt);
+static void dns_changed(void *arg);
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -405,36 +507,84 @@ static void reload(struct daemon_state *d)
         return;
     }
     keep_process_settings(d, cfg);
+    struct dns *dns = dns_start(d->base, cfg, dns_changed, d);
     struct runtime *rt = calloc(1, sizeof *rt);
-    if (!rt || build_runtime(rt, cfg, d->rt) < 0) {
+    if (!rt || build_runtime(rt, cfg, d->rt, dns, NULL) < 0) {
         if (rt) {
             close_listen_fds(rt);
             free_runtime(rt);
         } else
             config_unref(cfg);
+        dns_stop(dns);
         release_passed_fds();
         reload_failed(d, "the new configuration could not be set up (see the errors above)");
         return;
     }
     release_passed_fds();
+    dns_stop(d->dns);   /* the new configuration's names start from their fresh answers */
+    d->dns = dns;
+    d->rebuild_again = 0;
+    d->swap_is_reload = 1;
+    switch_runtime(d, rt);
+    d->view.loaded_at = time(NULL);
+}
+
+/* Hands <rt> (built from the current runtime) to the workers; swapped_cb ends it. */
+static void switch_runtime(struct daemon_state *d, struct runtime *rt)
+{
     rt->refs = 1;
     rt->generation = d->rt->generation + 1;
     d->reloading = 1;
     __atomic_store_n(&d->swaps_pending, d->nworkers, __ATOMIC_RELEASE);
-    const struct ferry_config *oldcfg = d->rt->cfg;
-    stop_ticket_rotation(d, oldcfg);
     struct runtime *old = d->rt;
+    /* A DNS rebuild shares the TLS contexts: their ticket key schedule goes on as it was. */
+    if (!rt->lender || rt->lender != (old->lender ? old->lender : old)) {
+        stop_ticket_rotation(d, old->cfg);
+        d->rt = rt;
+        if (start_ticket_rotation(d) < 0)
+            log_warn("reload: cannot schedule TLS ticket key rotation");
+    }
     d->rt = rt;
-    if (start_ticket_rotation(d) < 0)
-        log_warn("reload: cannot schedule TLS ticket key rotation");
     health_stop(d->health);   /* server states carry over: counts and verdicts go on */
     d->health = health_start(d->base, rt, d->workers, d->nworkers);
     for (uint32_t i = 0; i < d->nworkers; i++)
         worker_request_swap(&d->workers[i], rt);
     d->view.rt = rt;
     d->view.generation = rt->generation;
-    d->view.loaded_at = time(NULL);
     runtime_unref(old);
+}
+
+/* DNS answers changed: the same configuration with the new server sets. Pools of addresses
+ * still answered carry over with their connections; the others drain. */
+static void rebuild(struct daemon_state *d)
+{
+    struct ferry_config *cfg = d->rt->cfg;
+    config_ref(cfg);
+    struct runtime *rt = calloc(1, sizeof *rt);
+    if (!rt || build_runtime(rt, cfg, d->rt, d->dns, d->rt) < 0) {
+        if (rt) {
+            close_listen_fds(rt);
+            free_runtime(rt);
+        } else
+            config_unref(cfg);
+        log_error("DNS change: cannot set up the new server sets; generation %llu keeps "
+                  "serving", (unsigned long long)d->rt->generation);
+        return;
+    }
+    d->swap_is_reload = 0;
+    switch_runtime(d, rt);
+}
+
+static void dns_changed(void *arg)
+{
+    struct daemon_state *d = arg;
+    if (d->stopping)
+        return;
+    if (d->reloading) {
+        d->rebuild_again = 1;   /* after the swap in progress */
+        return;
+    }
+    rebuild(d);
 }
 
 static void worker_swapped(struct worker *w)
@@ -448,17 +598,29 @@ static void swapped_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon_state *d = arg;
     d->reloading = 0;
-    d->view.reloads_ok++;
-    d->view.last_reload_at = time(NULL);
-    d->view.last_reload_error[0] = 0;
-    log_info("reload: generation %llu serving (%zu listeners, %zu upstreams)",
-             (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners, d->rt->cfg->nupstreams);
-    notify_send("READY=1\nSTATUS=serving generation %llu: %zu listeners with %u workers",
-                (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners, d->nworkers);
-    if (d->reload_again && !d->stopping) {
+    if (d->swap_is_reload) {
+        d->view.reloads_ok++;
+        d->view.last_reload_at = time(NULL);
+        d->view.last_reload_error[0] = 0;
+        log_info("reload: generation %llu serving (%zu listeners, %zu upstreams)",
+                 (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners,
+                 d->rt->cfg->nupstreams);
+        notify_send("READY=1\nSTATUS=serving generation %llu: %zu listeners with %u workers",
+                    (unsigned long long)d->rt->generation, d->rt->cfg->nlisteners, d->nworkers);
+    } else {
+        d->view.dns_updates++;
+        log_info("DNS change: generation %llu serving the new server sets",
+                 (unsigned long long)d->rt->generation);
+    }
+    if (d->stopping)
+        return;
+    if (d->reload_again) {
         d->reload_again = 0;
         log_info("reloading again (SIGHUP during the reload)");
         reload(d);
+    } else if (d->rebuild_again) {
+        d->rebuild_again = 0;
+        rebuild(d);
     }
 }
 
@@ -519,6 +681,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
+    event_set_log_callback(libevent_log_cb);
 
     struct daemon_state d;
     memset(&d, 0, sizeof d);
@@ -535,7 +698,8 @@ int main(int argc, char **argv)
     }
     d.rt->refs = 1;
     d.rt->generation = 1;
-    if (build_runtime(d.rt, cfg, NULL) < 0) {
+    d.dns = dns_start(d.base, cfg, dns_changed, &d);
+    if (build_runtime(d.rt, cfg, NULL, d.dns, NULL) < 0) {
         close_listen_fds(d.rt);
         goto out;
     }
@@ -629,6 +793,7 @@ out_sig:
     if (d.shutdown_timer)
         event_free(d.shutdown_timer);
 out:
+    dns_stop(d.dns);
     if (d.rt && d.rt->cfg)
         stop_ticket_rotation(&d, d.rt->cfg);
     if (pid_file && status == 0)

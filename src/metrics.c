@@ -106,18 +106,18 @@ static uint64_t pool_gauge(const struct metrics_view *v, size_t u, size_t s, poo
     return n;
 }
 
-#define FOR_SERVERS(cfg, u, s) \
-    for (size_t u = 0; (u) < (cfg)->nupstreams; (u)++) \
-        for (size_t s = 0; (s) < (cfg)->upstreams[(u)].nservers; (s)++)
+#define FOR_SERVERS(v, u, s) \
+    for (size_t u = 0; (u) < (v)->rt->cfg->nupstreams; (u)++) \
+        for (size_t s = 0; (s) < (v)->rt->ups[(u)].nservers; (s)++)
 
 static void render_pool_counter(struct evbuffer *b, const struct metrics_view *v, const char *name,
                                 const char *help, size_t off)
 {
     const struct ferry_config *cfg = v->rt->cfg;
     family(b, name, "counter", help);
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         evbuffer_add_printf(b, "%s{", name);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %llu\n", (unsigned long long)pool_sum(v, u, s, off));
     }
 }
@@ -127,9 +127,9 @@ static void render_pool_gauge(struct evbuffer *b, const struct metrics_view *v, 
 {
     const struct ferry_config *cfg = v->rt->cfg;
     family(b, name, "gauge", help);
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         evbuffer_add_printf(b, "%s{", name);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %llu\n", (unsigned long long)pool_gauge(v, u, s, fn));
     }
 }
@@ -144,10 +144,10 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
                         offsetof(struct pool_stats, reused));
     family(b, "ferry_upstream_connections_closed_total", "counter",
            "Upstream connections closed, by reason.");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         for (int r = 0; r < UPSTREAM_CLOSE_REASONS; r++) {
             evbuffer_add(b, "ferry_upstream_connections_closed_total{", 40);
-            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
             evbuffer_add_printf(b, ",reason=\"%s\"} %llu\n", close_reason_str((enum close_reason)r),
                                 (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, closed) +
                                                                           (size_t)r * sizeof(uint64_t)));
@@ -159,19 +159,19 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
                       "Upstream connections carrying a request or being dialled.", pool_active);
     family(b, "ferry_upstream_server_healthy", "gauge",
            "1 when the server takes new requests (not down by health checks, not ejected).");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         const struct server_state *st = &v->rt->servers[u][s];
         int ejected = STAT_GET(st->ejected_until_ms) > now_ms();
         evbuffer_add(b, "ferry_upstream_server_healthy{", 30);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %d\n", !STAT_GET(st->down) && !ejected);
     }
     family(b, "ferry_upstream_health_checks_total", "counter", "Active health checks, by result.");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         const struct server_state *st = &v->rt->servers[u][s];
         for (int pass = 1; pass >= 0; pass--) {
             evbuffer_add(b, "ferry_upstream_health_checks_total{", 35);
-            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
             evbuffer_add_printf(b, ",result=\"%s\"} %llu\n", pass ? "pass" : "fail",
                                 (unsigned long long)(pass ? STAT_GET(st->checks_passed)
                                                           : STAT_GET(st->checks_failed)));
@@ -179,15 +179,15 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
     }
     family(b, "ferry_upstream_health_transitions_total", "counter",
            "Changes of a server's health-check verdict (up to down and back).");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         evbuffer_add(b, "ferry_upstream_health_transitions_total{", 40);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %llu\n", (unsigned long long)STAT_GET(v->rt->servers[u][s].transitions));
     }
     family(b, "ferry_upstream_ejections_total", "counter", "Passive outlier ejections.");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         evbuffer_add(b, "ferry_upstream_ejections_total{", 31);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %u\n", STAT_GET(v->rt->servers[u][s].ejections));
     }
     render_pool_gauge(b, v, "ferry_upstream_streams_active",
@@ -205,10 +205,10 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
     family(b, "ferry_upstream_responses_total", "counter",
            "Upstream responses by status class; code=\"none\" when no response came.");
     static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         for (int k = 0; k < 6; k++) {
             evbuffer_add(b, "ferry_upstream_responses_total{", 31);
-            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
             evbuffer_add_printf(b, ",code=\"%s\"} %llu\n", classes[k],
                                 (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, responses) +
                                                                           (size_t)k * sizeof(uint64_t)));
@@ -216,30 +216,30 @@ static void render_upstreams(struct evbuffer *b, const struct metrics_view *v)
     }
     family(b, "ferry_upstream_response_seconds", "histogram",
            "Time from the request's connection attempt to the upstream response head.");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         uint64_t cum = 0;
         for (int k = 0; k <= RT_BUCKETS; k++) {
             cum += pool_sum(v, u, s, offsetof(struct pool_stats, rt_buckets) + (size_t)k * sizeof(uint64_t));
             evbuffer_add(b, "ferry_upstream_response_seconds_bucket{", 39);
-            server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+            server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
             if (k < RT_BUCKETS)
                 evbuffer_add_printf(b, ",le=\"%g\"} %llu\n", (double)rt_bounds_us[k] / 1e6, (unsigned long long)cum);
             else
                 evbuffer_add_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         evbuffer_add(b, "ferry_upstream_response_seconds_sum{", 36);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %.6f\n", (double)pool_sum(v, u, s, offsetof(struct pool_stats, rt_sum_us)) / 1e6);
         evbuffer_add(b, "ferry_upstream_response_seconds_count{", 38);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         evbuffer_add_printf(b, "} %llu\n",
                             (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, rt_count)));
     }
     family(b, "ferry_upstream_learned_idle_timeout_seconds", "gauge",
            "Idle age at which the backend was seen closing pooled connections (0: not learned).");
-    FOR_SERVERS(cfg, u, s) {
+    FOR_SERVERS(v, u, s) {
         evbuffer_add(b, "ferry_upstream_learned_idle_timeout_seconds{", 44);
-        server_labels(b, &cfg->upstreams[u], &cfg->upstreams[u].servers[s]);
+        server_labels(b, &cfg->upstreams[u], &v->rt->ups[u].servers[s]);
         uint64_t ms = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
         evbuffer_add_printf(b, "} %.3f\n", (double)ms / 1e3);
     }
@@ -314,6 +314,9 @@ static void render_prometheus(struct evbuffer *b, const struct metrics_view *v)
     evbuffer_add_printf(b, "ferry_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)v->reloads_ok);
     evbuffer_add_printf(b, "ferry_config_reloads_total{result=\"failed\"} %llu\n",
                         (unsigned long long)v->reloads_failed);
+    family(b, "ferry_dns_updates_total", "counter",
+           "Server sets changed by DNS answers (each a new generation).");
+    evbuffer_add_printf(b, "ferry_dns_updates_total %llu\n", (unsigned long long)v->dns_updates);
     render_listeners(b, v);
     render_upstreams(b, v);
 }
@@ -341,9 +344,9 @@ static void render_status(struct evbuffer *b, const struct metrics_view *v)
                         (long long)(time(NULL) - v->started), v->nworkers);
     json_str(b, cfg->path ? cfg->path : "");
     evbuffer_add_printf(b, ",\"loaded_at\":%lld,\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
-                           "\"last_reload\":\"%s\",\"last_reload_error\":",
+                           "\"dns_updates\":%llu,\"last_reload\":\"%s\",\"last_reload_error\":",
                         (long long)v->loaded_at, (unsigned long long)v->reloads_ok,
-                        (unsigned long long)v->reloads_failed,
+                        (unsigned long long)v->reloads_failed, (unsigned long long)v->dns_updates,
                         !v->last_reload_at ? "none" : v->last_reload_error[0] ? "failed" : "ok");
     json_str(b, v->last_reload_error);
     evbuffer_add(b, ",\"listeners\":[", 14);
@@ -365,9 +368,11 @@ static void render_status(struct evbuffer *b, const struct metrics_view *v)
         evbuffer_add_printf(b, "%s{\"name\":", u ? "," : "");
         json_str(b, cfg->upstreams[u].name);
         evbuffer_add(b, ",\"servers\":[", 12);
-        for (size_t s = 0; s < cfg->upstreams[u].nservers; s++) {
+        for (size_t s = 0; s < v->rt->ups[u].nservers; s++) {
             evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
-            json_str(b, cfg->upstreams[u].servers[s].address);
+            json_str(b, v->rt->ups[u].servers[s].address);
+            evbuffer_add(b, ",\"name\":", 8);
+            json_str(b, v->rt->ups[u].servers[s].name);
             uint64_t learned = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
             const struct server_state *ss = &v->rt->servers[u][s];
             evbuffer_add_printf(b, ",\"healthy\":%s,\"ejected\":%s,\"health_changed_at\":%lld,"

@@ -27,7 +27,7 @@ struct listener_stats {
 };
 
 #define RT_BUCKETS 12
-#define UPSTREAM_CLOSE_REASONS 13  /* enum close_reason in pool.h */
+#define UPSTREAM_CLOSE_REASONS 14  /* enum close_reason in pool.h */
 
 struct pool_stats {
     uint64_t opened;              /* connections dialled */
@@ -55,6 +55,7 @@ struct metrics_view {
     time_t started;
     uint64_t generation;
     uint64_t reloads_ok, reloads_failed;
+    uint64_t dns_updates;               /* server sets changed by DNS answers */
     time_t loaded_at;                 /* when the current generation was loaded */
     time_t last_reload_at;            /* 0 = no reload yet */
     char last_reload_error[512];      /* "" = the last reload succeeded */

@@ -35,6 +35,7 @@ struct pool {
     void *tls_session;                /* SSL_SESSION to resume with, or NULL */
     struct tls_client *tls;           /* the upstream's TLS client context, or NULL */
     struct runtime *retired_rt;       /* retired: the runtime its cfg pointers live in */
+    enum close_reason retired_why;    /* retired: reload or dns */
     uint64_t generation;              /* the last runtime generation that claimed it */
     TAILQ_ENTRY(pool) w_link;         /* worker's list of pools */
     struct event *prewarm_timer;      /* min_idle: refill a moment after a loss */
@@ -47,14 +48,14 @@ struct pool {
 #define LEARN_MIN_MS 250
 #define LEARN_EXPIRE_MS ((uint64_t)10 * 60 * 1000)
 
-_Static_assert(CLOSE_HEALTH + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
+_Static_assert(CLOSE_DNS + 1 == UPSTREAM_CLOSE_REASONS, "pool_stats.closed has one slot per reason");
 
 const char *close_reason_str(enum close_reason r)
 {
     static const char *const names[] = {
         "idle_timeout", "peer_idle_close", "peer_close", "keepalive_requests",
         "keepalive_time", "pool_full", "error", "abort", "shutdown", "goaway", "ping_timeout",
-        "reload", "health",
+        "reload", "health", "dns",
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -151,24 +152,30 @@ void pool_adopt(struct pool *p, const struct cfg_upstream *up, const struct cfg_
     p->generation = generation;
 }
 
-void pool_retire(struct pool *p, struct runtime *rt)
+void pool_retire(struct pool *p, struct runtime *rt, enum close_reason why)
 {
     runtime_ref(rt);
     p->retired_rt = rt;
-    log_info("upstream %s server %s: no longer configured; draining its %u connections",
-             p->up->name, p->srv->address, p->nbusy + p->nidle);
+    p->retired_why = why;
+    if (why == CLOSE_DNS)
+        log_info("upstream %s server %s: no longer in the DNS answer for %s; draining its %u "
+                 "connections", p->up->name, p->srv->address, p->srv->name, p->nbusy + p->nidle);
+    else
+        log_info("upstream %s server %s: no longer configured; draining its %u connections",
+                 p->up->name, p->srv->address, p->nbusy + p->nidle);
     while (!TAILQ_EMPTY(&p->idle))
-        pool_close(TAILQ_FIRST(&p->idle), CLOSE_RELOAD);
+        pool_close(TAILQ_FIRST(&p->idle), why);
 }
 
 int pool_is_retired(const struct pool *p) { return p->retired_rt != NULL; }
 
-void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old)
+void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old,
+                           enum close_reason why)
 {
     struct pool *p;
     TAILQ_FOREACH(p, &w->pools, w_link)
         if (!p->retired_rt && p->generation != generation)
-            pool_retire(p, old);
+            pool_retire(p, old, why);
 }
 
 void pool_free_retired(struct worker *w)
@@ -389,6 +396,7 @@ static void count_close(struct pool *p, enum close_reason why)
     case CLOSE_LIMIT_TIME:
     case CLOSE_POOL_FULL: st->us_closed_limit++; break;
     case CLOSE_RELOAD:
+    case CLOSE_DNS:
     case CLOSE_HEALTH:
     case CLOSE_SHUTDOWN: st->us_closed_shutdown++; break;
     default: st->us_closed_error++; break;
@@ -713,7 +721,7 @@ static void go_idle(struct upconn *c)
     struct pool *p = c->pool;
     uint64_t timeout = conn_idle_timeout_ms(c);
     if (p->w->draining || p->retired_rt) {
-        pool_close(c, p->retired_rt && !p->w->draining ? CLOSE_RELOAD : CLOSE_SHUTDOWN);
+        pool_close(c, p->retired_rt && !p->w->draining ? p->retired_why : CLOSE_SHUTDOWN);
         return;
     }
     if (p->up->keepalive == 0 || timeout == 0) {
@@ -740,7 +748,7 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
             why = CLOSE_LIMIT_TIME;
         } else if (w->draining || p->retired_rt) {
             reusable = 0;
-            why = p->retired_rt && !w->draining ? CLOSE_RELOAD : CLOSE_SHUTDOWN;
+            why = p->retired_rt && !w->draining ? p->retired_why : CLOSE_SHUTDOWN;
         }
     }
     if (!reusable) {

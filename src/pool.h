@@ -44,6 +44,7 @@ enum close_reason {
     CLOSE_PING_TIMEOUT,     /* h2: a PING went unanswered */
     CLOSE_RELOAD,           /* its server left the configuration at a reload */
     CLOSE_HEALTH,           /* its server failed its health checks (idle connections) */
+    CLOSE_DNS,              /* its address left the DNS answer of its server name */
 };
 const char *close_reason_str(enum close_reason r);
 
@@ -136,11 +137,12 @@ struct pool *pool_find_reusable(struct worker *w, const struct cfg_upstream *up,
                                 const struct cfg_server *srv, uint64_t generation);
 void pool_adopt(struct pool *p, const struct cfg_upstream *up, const struct cfg_server *srv,
                 struct server_state *state, struct tls_client *tls, uint64_t generation);
-void pool_retire(struct pool *p, struct runtime *rt);
+void pool_retire(struct pool *p, struct runtime *rt, enum close_reason why);
 int pool_is_retired(const struct pool *p);
 /* Over all pools of <w>: retire those <generation> did not claim (holding <old>); free the
  * retired ones left empty; close idle connections (drain); free all (exit). */
-void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old);
+void pool_retire_unclaimed(struct worker *w, uint64_t generation, struct runtime *old,
+                           enum close_reason why);
 void pool_free_retired(struct worker *w);
 void pool_close_idle_all(struct worker *w);
 void pool_free_all(struct worker *w);

@@ -55,7 +55,7 @@ static struct worker_gen *gen_build(struct worker *w, struct runtime *rt)
     if (!g->upstreams || !g->listeners)
         goto fail;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
-        if (upstream_rt_init(&g->upstreams[i], w, &cfg->upstreams[i], rt->servers[i],
+        if (upstream_rt_init(&g->upstreams[i], w, &rt->ups[i], rt->servers[i],
                              rt->tls_up ? rt->tls_up[i] : NULL, rt->generation) < 0)
             goto fail;
         g->nupstreams = i + 1;
@@ -292,7 +292,7 @@ static void swap_cb(evutil_socket_t fd, short what, void *arg)
     TAILQ_FOREACH(og, &w->old_gens, link)
         link_successors(og, g);
     /* Pools no server of the new configuration took over: drain them. */
-    pool_retire_unclaimed(w, g->rt->generation, old->rt);
+    pool_retire_unclaimed(w, g->rt->generation, old->rt, g->rt->lender ? CLOSE_DNS : CLOSE_RELOAD);
     set_current(w, g);
     TAILQ_INSERT_TAIL(&w->old_gens, old, link);
     pthread_rwlock_unlock(&w->lock);

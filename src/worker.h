@@ -60,11 +60,18 @@ struct runtime {
     int refs;                            /* atomic */
     uint64_t generation;                 /* 1, 2, ... */
     struct ferry_config *cfg;
-    struct server_state **servers;       /* [upstream][server] */
+    /* cfg's upstreams as the workers use them: each server name expanded to one server per
+     * address of its DNS answer when this runtime was built (main.c expand_upstreams). */
+    struct cfg_upstream *ups;            /* [upstream] */
+    struct server_state **servers;       /* [upstream][server of ups] */
     struct access_log **access_logs;     /* [listener], NULL = off */
     struct tls_server **tls;             /* [listener], NULL = cleartext */
     struct tls_client **tls_up;          /* [upstream], NULL = cleartext */
     int **listen_fds;                    /* [listener][addr * workers + worker] */
+    /* A DNS change rebuilds the runtime of the same configuration: it borrows the access
+     * logs and TLS contexts of the runtime that built them (and holds a reference to it),
+     * so TLS session tickets and caches go on. NULL when it owns them. */
+    struct runtime *lender;
 };
 
 struct worker_gen;

@@ -1,10 +1,10 @@
 /* fuzz_config — config_load_string over the input. It must never crash or leak; a failure
  * must be reported as "fuzz.yaml:LINE:COLUMN: ..." like every configuration error.
  *
- * Two calls the loader makes are redirected at link time (-Wl,--wrap) so that a run stays
+ * Three calls the loader makes are redirected at link time (-Wl,--wrap) so that a run stays
  * fast, deterministic and inside the tree: host names are resolved only when numeric or
- * "localhost" (no DNS traffic), and certificate files must be regular files below 1 MiB
- * (never /dev/zero, a FIFO or a terminal). */
+ * "localhost" (no DNS traffic: configured dns resolvers are never asked), and certificate
+ * files must be regular files below 1 MiB (never /dev/zero, a FIFO or a terminal). */
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "dns.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 #define NAME "fuzz.yaml"
@@ -23,6 +24,18 @@ int __wrap_getaddrinfo(const char *node, const char *service, const struct addri
                        struct addrinfo **res);
 int __real_tls_check_cert_key(const char *cert, const char *key, char *err, size_t errlen);
 int __wrap_tls_check_cert_key(const char *cert, const char *key, char *err, size_t errlen);
+int __real_dns_resolve_sync(const char *host, uint16_t port, const struct cfg_dns *dns,
+                            struct sockaddr_storage **addrs, size_t *n, char *err, size_t errlen);
+int __wrap_dns_resolve_sync(const char *host, uint16_t port, const struct cfg_dns *dns,
+                            struct sockaddr_storage **addrs, size_t *n, char *err, size_t errlen);
+
+/* Whatever resolvers the input names (any address), the lookup stays the local one. */
+int __wrap_dns_resolve_sync(const char *host, uint16_t port, const struct cfg_dns *dns,
+                            struct sockaddr_storage **addrs, size_t *n, char *err, size_t errlen)
+{
+    (void)dns;
+    return __real_dns_resolve_sync(host, port, NULL, addrs, n, err, errlen);
+}
 
 int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                        struct addrinfo **res)

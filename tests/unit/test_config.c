@@ -35,6 +35,30 @@ static struct ferry_config *load(const char *yaml)
 
 /* ---- scalar forms ---------------------------------------------------------------------- */
 
+START_TEST(test_dns_keys)
+{
+    struct ferry_config *c = load(MINIMAL "    dns:\n      resolvers: [\"127.0.0.1:5353\", \"[::1]:53\"]\n"
+                                          "      min_refresh: 2s\n      max_refresh: 1m\n      timeout: 750ms\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    const struct cfg_dns *d = c->upstreams[0].dns;
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->nresolvers, 2);
+    ck_assert_int_eq(d->resolvers[0].ss_family, AF_INET);
+    ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&d->resolvers[0])->sin_port), 5353);
+    ck_assert_int_eq(d->resolvers[1].ss_family, AF_INET6);
+    ck_assert_uint_eq(d->min_refresh_ms, 2000);
+    ck_assert_uint_eq(d->max_refresh_ms, 60000);
+    ck_assert_uint_eq(d->timeout_ms, 750);
+    config_unref(c);
+    c = load(MINIMAL "    dns: {}\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->upstreams[0].dns->nresolvers, 0);
+    ck_assert_uint_eq(c->upstreams[0].dns->min_refresh_ms, 1000);
+    ck_assert_uint_eq(c->upstreams[0].dns->max_refresh_ms, 300000);
+    config_unref(c);
+}
+END_TEST
+
 START_TEST(test_duration)
 {
     static const struct { const char *s; uint64_t ms; } ok[] = {
@@ -398,6 +422,13 @@ START_TEST(test_every_key)
     ck_assert_int_eq(u->servers[2].ss.ss_family, AF_INET6);
     ck_assert_uint_eq(ntohs(((struct sockaddr_in6 *)&u->servers[2].ss)->sin6_port), 9002);
     ck_assert_uint_eq(u->servers[2].weight, 1000);
+    /* A name keeps every address of its load-time answer; numeric addresses are not names. */
+    ck_assert_int_eq(u->servers[1].is_name, 1);
+    ck_assert_uint_ge(u->servers[1].naddrs, 1);
+    ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&u->servers[1].addrs[0])->sin_port), 9001);
+    ck_assert_int_eq(u->servers[0].is_name, 0);
+    ck_assert_int_eq(u->servers[2].is_name, 0);
+    ck_assert_ptr_null(u->dns);
     ck_assert_uint_eq(u->keepalive, 0);
     ck_assert_uint_eq(u->keepalive_requests, 7);
     ck_assert_uint_eq(u->keepalive_time_ms, 300000);
@@ -689,7 +720,18 @@ static const struct bad {
     { "up_ping_timeout_zero", MINIMAL "    h2_ping_timeout: 0\n", "10:22:", "h2_ping_timeout" },
     { "outlier_pct", MINIMAL "    outlier_detection: {max_ejection_percent: 101}\n", "10:47:",
       "max_ejection_percent 101 is out of range; expected 0..100" },
-    { "reserved_dns", MINIMAL "    dns: {}\n", "10:5:", "key 'dns' is not supported" },
+    { "dns_resolver_name", MINIMAL "    dns: {resolvers: [\"localhost:53\"]}\n", "10:23:",
+      "invalid resolver address 'localhost:53'; expected a sequence of numeric nameserver addresses" },
+    { "dns_resolvers_empty", MINIMAL "    dns: {resolvers: []}\n", "10:22:", "'resolvers' has 0 entries" },
+    { "dns_resolvers_scalar", MINIMAL "    dns: {resolvers: 127.0.0.1:53}\n", "10:22:", "'resolvers' is a scalar" },
+    { "dns_min_over_max", MINIMAL "    dns: {min_refresh: 10s, max_refresh: 5s}\n", "10:24:",
+      "dns min_refresh is longer than max_refresh (10000ms > 5000ms)" },
+    { "dns_refresh_tiny", MINIMAL "    dns: {min_refresh: 10ms}\n", "10:24:", "min_refresh" },
+    { "srv_and_address", LISTENERS "upstreams:\n  app:\n    servers:\n      - {address: 127.0.0.1:80, srv: _a._tcp.x}\n",
+      "9:9:", "a server needs either address or srv (not both)" },
+    { "srv_bad_name", LISTENERS "upstreams:\n  app:\n    servers:\n      - srv: \"_a._tcp..x\"\n",
+      "9:14:", "invalid srv name '_a._tcp..x'; expected an SRV name" },
+    { "dns_unknown", MINIMAL "    dns: {ttl: 5s}\n", "10:11:", "unknown key 'ttl' in dns" },
     { "listeners_scalar", "listeners: web\n" UPSTREAMS, "1:12:", "'listeners' is a scalar; expected a non-empty sequence" },
     { "listeners_null", "listeners:\n" UPSTREAMS, "1:11:", "'listeners' is empty; expected a non-empty sequence" },
     { "listeners_empty", "listeners: []\n" UPSTREAMS, "1:12:", "'listeners' is empty; expected a non-empty sequence" },
@@ -708,7 +750,7 @@ static const struct bad {
     { "missing_upstream", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    routes:\n      - path: /\n"
       UPSTREAMS, "5:9:", "route is missing required key 'upstream'" },
     { "missing_address", LISTENERS "upstreams:\n  app:\n    servers:\n      - weight: 1\n", "9:9:",
-      "server is missing required key 'address'" },
+      "a server needs either address or srv (not both)" },
     { "missing_servers", LISTENERS "upstreams:\n  app:\n    keepalive: 1\n", "8:5:",
       "upstream 'app' is missing required key 'servers'" },
     { "undefined_upstream", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    routes:\n"
@@ -801,6 +843,7 @@ static Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("scalars");
     tcase_add_test(tc, test_duration);
+    tcase_add_test(tc, test_dns_keys);
     tcase_add_test(tc, test_size);
     tcase_add_test(tc, test_sockaddr);
     suite_add_tcase(s, tc);
