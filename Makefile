@@ -21,7 +21,8 @@ ALL_CFLAGS = -std=gnu11 $(CFLAGS_USER) $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -DFERR
 ALL_LDFLAGS = $(LDFLAGS_USER) $(SAN_FLAGS)
 LIBS = $(DEP_LIBS) -lpthread
 
-LIB_SRCS = $(filter-out src/main.c,$(wildcard src/*.c))
+# src/admin_page.c is generated (below): named here so a clean clone builds it too.
+LIB_SRCS = $(filter-out src/main.c,$(sort $(wildcard src/*.c) src/admin_page.c))
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
@@ -36,6 +37,15 @@ config.mk: configure.ac config.mk.in
 
 src/%.o: src/%.c $(wildcard src/*.h) config.mk
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The admin status page is edited as plain HTML and compiled in as a byte array (od and sed
+# are POSIX; xxd is not always installed).
+src/admin_page.c: src/admin_page.html Makefile
+	{ echo '/* Generated from src/admin_page.html by the Makefile: do not edit. */'; \
+	  echo '#include "admin.h"'; echo 'const unsigned char admin_page[] = {'; \
+	  od -A n -v -t x1 src/admin_page.html | sed -e 's/[0-9a-f][0-9a-f]/0x&,/g' -e 's/^ *//'; \
+	  echo '0x00 };'; echo 'const size_t admin_page_len = sizeof admin_page - 1;'; } >$@.tmp
+	mv $@.tmp $@
 
 src/libferry.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -107,7 +117,7 @@ QUEUE_H = $(firstword $(wildcard /usr/include/sys/queue.h /usr/include/*/sys/que
 CPPCHECK_FLAGS = --enable=warning,performance,portability --error-exitcode=1 --inline-suppr \
                  --quiet --std=c11 --suppress=missingIncludeSystem -D_GNU_SOURCE \
                  -DHAVE_LIBSYSTEMD -DFERRY_VERSION='"lint"' $(if $(QUEUE_H),--include=$(QUEUE_H),) -Isrc
-lint:
+lint: src/admin_page.c
 	cppcheck $(CPPCHECK_FLAGS) src/*.c
 
 # clang-tidy with bug-finding checks; any warning fails. A false positive is silenced on its
@@ -117,7 +127,7 @@ lint:
 TIDY_CHECKS = -*,bugprone-*,-bugprone-easily-swappable-parameters,clang-analyzer-*,$\
               -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,$\
               -clang-analyzer-valist.Uninitialized
-tidy: config.mk
+tidy: config.mk src/admin_page.c
 	clang-tidy --quiet --checks='$(TIDY_CHECKS)' --warnings-as-errors='*' src/*.c -- \
 	    -std=gnu11 -D_GNU_SOURCE -DHAVE_LIBSYSTEMD -DFERRY_VERSION='"lint"' -Isrc $(DEP_CFLAGS)
 
@@ -154,7 +164,7 @@ uninstall:
 	      $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ferry
 
 clean:
-	rm -f src/*.o src/libferry.a src/ferry $(UNIT_BINS)
+	rm -f src/*.o src/libferry.a src/ferry src/admin_page.c $(UNIT_BINS)
 	rm -rf tests/integration/.work
 
 distclean: clean

@@ -27,9 +27,11 @@ libssl-dev libyaml-dev check libsystemd-dev"
 DEMO_PKGS="golang-go curl ca-certificates"
 # `make check`: Go peers (GOPATH mode against Debian's /usr/share/gocode), command-line peers.
 # `make fuzz` (clang's libFuzzer) and `make lint` (cppcheck; clang-tidy for `make tidy`).
+# The status page test drives headless Chromium with python3-selenium and chromium-driver.
 TEST_PKGS="golang-golang-x-net-dev golang-google-grpc-dev golang-goprotobuf-dev nghttp2-client
 python3-h2 openssl valgrind iproute2 netcat-openbsd git prometheus dnsmasq-base
-clang libclang-rt-14-dev cppcheck clang-tidy groff-base man-db"
+clang libclang-rt-14-dev cppcheck clang-tidy groff-base man-db
+chromium chromium-driver python3-selenium"
 
 if [ "$build_only" = yes ]; then
     PKGS="$BUILD_PKGS $DEMO_PKGS"

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -335,63 +336,347 @@ static void json_str(struct evbuffer *b, const char *s)
     evbuffer_add(b, "\"", 1);
 }
 
-static void render_status(struct evbuffer *b, const struct metrics_view *v)
+/* ---------------------------------------------------------------- status page history */
+
+/* The upstreams as the workers run them: rt->servers and the workers' pools are parallel to
+ * their servers. The status code below reads servers only through these. */
+static const struct cfg_upstream *run_ups(const struct metrics_view *v) { return v->rt->ups; }
+static size_t run_nups(const struct metrics_view *v) { return v->rt->cfg->nupstreams; }
+
+/* One server's recent increases, a ring of METRICS_HISTORY_SAMPLES intervals. */
+struct history_series {
+    char *upstream, *address;             /* owned copies: the server's identity */
+    int primed;                           /* base_* hold the previous sample */
+    uint64_t base_requests, base_opened;  /* cumulative counts at the previous sample */
+    uint32_t n;                           /* samples kept */
+    uint32_t next;                        /* ring slot of the next sample */
+    uint32_t requests[METRICS_HISTORY_SAMPLES];
+    uint32_t opened[METRICS_HISTORY_SAMPLES];
+};
+
+struct metrics_history {
+    struct history_series *series;        /* in the order of the configuration last sampled */
+    size_t nseries;
+};
+
+/* Requests a server finished (answered, or failed for good): the sum of its response
+ * classes, "none" included. */
+static uint64_t server_requests(const struct metrics_view *v, size_t u, size_t s)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < 6; k++)
+        n += pool_sum(v, u, s, offsetof(struct pool_stats, responses) + k * sizeof(uint64_t));
+    return n;
+}
+
+/* A series without names (moved away, or out of memory) matches nothing. */
+static int series_is(const struct history_series *sr, const char *upstream, const char *address)
+{
+    return sr->upstream && sr->address && strcmp(sr->upstream, upstream) == 0 &&
+           strcmp(sr->address, address) == 0;
+}
+
+static void series_clear(struct history_series *sr)
+{
+    free(sr->upstream);
+    free(sr->address);
+}
+
+struct metrics_history *metrics_history_new(void) { return calloc(1, sizeof(struct metrics_history)); }
+
+void metrics_history_free(struct metrics_history *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->nseries; i++)
+        series_clear(&h->series[i]);
+    free(h->series);
+    free(h);
+}
+
+static size_t count_servers(const struct metrics_view *v)
+{
+    size_t n = 0;
+    for (size_t u = 0; u < run_nups(v); u++)
+        n += run_ups(v)[u].nservers;
+    return n;
+}
+
+/* Does h->series list exactly the servers of <v>, in order? */
+static int history_aligned(const struct metrics_history *h, const struct metrics_view *v)
+{
+    if (h->nseries != count_servers(v))
+        return 0;
+    size_t i = 0;
+    FOR_SERVERS(v, u, s)
+        if (!series_is(&h->series[i++], run_ups(v)[u].name, run_ups(v)[u].servers[s].address))
+            return 0;
+    return 1;
+}
+
+/* Lays h->series out parallel to the servers of <v>: a series whose server is still
+ * configured moves to its new place, a new server starts empty, the others are freed. Each
+ * old series is taken once (its names are cleared), so duplicate addresses stay apart. A
+ * series whose names could not be copied stays nameless and matches nothing. */
+static int history_rebuild(struct metrics_history *h, const struct metrics_view *v)
+{
+    size_t n = count_servers(v), i = 0;
+    struct history_series *out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        return -1;
+    FOR_SERVERS(v, u, s) {
+        const char *un = run_ups(v)[u].name, *addr = run_ups(v)[u].servers[s].address;
+        for (size_t j = 0; j < h->nseries; j++) {
+            if (series_is(&h->series[j], un, addr)) {
+                out[i] = h->series[j];
+                h->series[j].upstream = h->series[j].address = NULL;
+                break;
+            }
+        }
+        if (!out[i].upstream) {   /* new: empty until its second sample */
+            out[i].upstream = strdup(un);
+            out[i].address = strdup(addr);
+        }
+        i++;
+    }
+    for (size_t j = 0; j < h->nseries; j++)
+        series_clear(&h->series[j]);
+    free(h->series);
+    h->series = out;
+    h->nseries = n;
+    return 0;
+}
+
+static uint32_t clamp32(uint64_t x) { return x > UINT32_MAX ? UINT32_MAX : (uint32_t)x; }
+
+/* Counters that went down belong to a new pool (its server came back with other settings):
+ * start again from them. */
+static void series_add(struct history_series *sr, uint64_t requests, uint64_t opened)
+{
+    if (sr->primed && requests >= sr->base_requests && opened >= sr->base_opened) {
+        sr->requests[sr->next] = clamp32(requests - sr->base_requests);
+        sr->opened[sr->next] = clamp32(opened - sr->base_opened);
+        sr->next = (sr->next + 1) % METRICS_HISTORY_SAMPLES;
+        if (sr->n < METRICS_HISTORY_SAMPLES)
+            sr->n++;
+    }
+    sr->primed = 1;
+    sr->base_requests = requests;
+    sr->base_opened = opened;
+}
+
+static int all_current(const struct metrics_view *v)
+{
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        if (!current(v, w))
+            return 0;
+    return 1;
+}
+
+void metrics_history_sample(struct metrics_history *h, const struct metrics_view *v)
+{
+    lock_workers(v, 1);
+    /* A worker still on the old generation is left out of the sums: its counts would show
+     * as a dip now and a burst at the next sample. Skip this sample instead. */
+    if (all_current(v) && (history_aligned(h, v) || history_rebuild(h, v) == 0)) {
+        size_t i = 0;
+        FOR_SERVERS(v, u, s)
+            series_add(&h->series[i++], server_requests(v, u, s),
+                       pool_sum(v, u, s, offsetof(struct pool_stats, opened)));
+    }
+    lock_workers(v, 0);
+}
+
+/* The series of server <s> of upstream <u>, whose index in the configuration is <i>. */
+static const struct history_series *history_find(const struct metrics_history *h,
+                                                 const struct cfg_upstream *up, size_t s, size_t i)
+{
+    if (!h)
+        return NULL;
+    const char *addr = up->servers[s].address;
+    if (i < h->nseries && series_is(&h->series[i], up->name, addr))
+        return &h->series[i];
+    for (size_t j = 0; j < h->nseries; j++)   /* a reload since the last sample */
+        if (series_is(&h->series[j], up->name, addr))
+            return &h->series[j];
+    return NULL;
+}
+
+static void json_ring(struct evbuffer *b, const struct history_series *sr, const uint32_t *ring)
+{
+    evbuffer_add(b, "[", 1);
+    for (uint32_t k = 0; sr && k < sr->n; k++) {
+        uint32_t slot = (sr->next + METRICS_HISTORY_SAMPLES - sr->n + k) % METRICS_HISTORY_SAMPLES;
+        evbuffer_add_printf(b, "%s%u", k ? "," : "", ring[slot]);
+    }
+    evbuffer_add(b, "]", 1);
+}
+
+/* "history": oldest sample first; empty arrays until two samples were taken. */
+static void render_history(struct evbuffer *b, const struct history_series *sr)
+{
+    evbuffer_add_printf(b, ",\"history\":{\"interval_s\":%d,\"requests\":", METRICS_HISTORY_INTERVAL_S);
+    json_ring(b, sr, sr ? sr->requests : NULL);
+    evbuffer_add(b, ",\"connections_opened\":", 22);
+    json_ring(b, sr, sr ? sr->opened : NULL);
+    evbuffer_add(b, "}", 1);
+}
+
+/* ---------------------------------------------------------------- /status */
+
+/* {"name":count,...} over <n> counters at offsets <off> + k * 8, named by <name>. */
+typedef uint64_t (*sum_fn)(const struct metrics_view *v, size_t a, size_t b, size_t off);
+typedef const char *(*name_fn)(int k);
+
+static const char *upstream_close_name(int k) { return close_reason_str((enum close_reason)k); }
+static const char *listener_close_name(int k) { return ds_close_reason_str((enum ds_close_reason)k); }
+static const char *response_class_name(int k)
+{
+    static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+    return classes[k];
+}
+
+static uint64_t listener_sum2(const struct metrics_view *v, size_t l, size_t unused, size_t off)
+{
+    return listener_sum(v, l, off);
+}
+
+static void json_counts(struct evbuffer *b, const char *key, const struct metrics_view *v, size_t a,
+                        size_t c, sum_fn sum, size_t off, int n, name_fn name)
+{
+    evbuffer_add_printf(b, ",\"%s\":{", key);
+    for (int k = 0; k < n; k++) {
+        evbuffer_add_printf(b, "%s", k ? "," : "");
+        json_str(b, name(k));
+        evbuffer_add_printf(b, ":%llu", (unsigned long long)sum(v, a, c, off + (size_t)k * sizeof(uint64_t)));
+    }
+    evbuffer_add(b, "}", 1);
+}
+
+static void render_status_process(struct evbuffer *b, const struct metrics_view *v)
 {
     const struct ferry_config *cfg = v->rt->cfg;
+    time_t now = time(NULL);
     evbuffer_add_printf(b, "{\"generation\":%llu,\"started\":%lld,\"uptime_seconds\":%lld,\"workers\":%u,"
                            "\"config\":",
                         (unsigned long long)v->generation, (long long)v->started,
-                        (long long)(time(NULL) - v->started), v->nworkers);
+                        (long long)(now - v->started), v->nworkers);
     json_str(b, cfg->path ? cfg->path : "");
     evbuffer_add_printf(b, ",\"loaded_at\":%lld,\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
-                           "\"dns_updates\":%llu,\"last_reload\":\"%s\",\"last_reload_error\":",
+                           "\"last_reload\":\"%s\",\"last_reload_error\":",
                         (long long)v->loaded_at, (unsigned long long)v->reloads_ok,
-                        (unsigned long long)v->reloads_failed, (unsigned long long)v->dns_updates,
+                        (unsigned long long)v->reloads_failed,
                         !v->last_reload_at ? "none" : v->last_reload_error[0] ? "failed" : "ok");
     json_str(b, v->last_reload_error);
-    evbuffer_add(b, ",\"listeners\":[", 14);
-    for (size_t l = 0; l < cfg->nlisteners; l++) {
-        uint64_t active = 0;
-        for (uint32_t w = 0; w < v->nworkers; w++)
-            active += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
-        evbuffer_add_printf(b, "%s{\"name\":", l ? "," : "");
-        json_str(b, cfg->listeners[l].name);
-        evbuffer_add_printf(b, ",\"tls\":%s,\"connections\":%llu,\"accepted\":%llu,\"requests_http1\":%llu,"
-                               "\"requests_h2\":%llu}",
-                            cfg->listeners[l].tls ? "true" : "false", (unsigned long long)active,
-                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, accepted)),
-                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h1)),
-                            (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h2)));
+    evbuffer_add_printf(b, ",\"last_reload_at\":%lld,\"dns_updates\":%llu,\"now\":%lld",
+                        (long long)v->last_reload_at, (unsigned long long)v->dns_updates,
+                        (long long)now);
+}
+
+static void render_status_listener(struct evbuffer *b, const struct metrics_view *v, size_t l)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    uint64_t active = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        active += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
+    evbuffer_add_printf(b, "%s{\"name\":", l ? "," : "");
+    json_str(b, cfg->listeners[l].name);
+    evbuffer_add_printf(b, ",\"tls\":%s,\"connections\":%llu,\"accepted\":%llu,\"requests_http1\":%llu,"
+                           "\"requests_h2\":%llu",
+                        cfg->listeners[l].tls ? "true" : "false", (unsigned long long)active,
+                        (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, accepted)),
+                        (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h1)),
+                        (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, requests_h2)));
+    json_counts(b, "closed", v, l, 0, listener_sum2, offsetof(struct listener_stats, closed), DSC_COUNT,
+                listener_close_name);
+    evbuffer_add(b, "}", 1);
+}
+
+static uint32_t pool_limit_max(const struct metrics_view *v, size_t u, size_t s)
+{
+    uint32_t m = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++) {
+        if (!current(v, w))
+            continue;
+        uint32_t x = pool_h2_stream_limit(v->workers[w].upstreams[u].pools[s]);
+        m = x > m ? x : m;
     }
+    return m;
+}
+
+static void render_status_server(struct evbuffer *b, const struct metrics_view *v, size_t u, size_t s,
+                                 const struct history_series *hist)
+{
+    const struct cfg_upstream *up = &run_ups(v)[u];
+    const struct pool *first = first_pool(v, u, s);
+    uint64_t learned = first ? pool_learned_idle_ms(first) : 0;
+    const struct server_state *ss = &v->rt->servers[u][s];
+    evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
+    json_str(b, up->servers[s].address);
+    evbuffer_add(b, ",\"name\":", 8);
+    json_str(b, up->servers[s].name ? up->servers[s].name : up->servers[s].address);
+    evbuffer_add_printf(b, ",\"weight\":%u", up->servers[s].weight);
+    evbuffer_add_printf(b, ",\"healthy\":%s,\"ejected\":%s,\"health_changed_at\":%lld,"
+                           "\"checks_passed\":%llu,\"checks_failed\":%llu",
+                        STAT_GET(ss->down) ? "false" : "true",
+                        STAT_GET(ss->ejected_until_ms) > now_ms() ? "true" : "false",
+                        (long long)STAT_GET(ss->changed_at), (unsigned long long)STAT_GET(ss->checks_passed),
+                        (unsigned long long)STAT_GET(ss->checks_failed));
+    evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"streams\":%llu,\"queued\":%llu,"
+                           "\"opened\":%llu,\"reused\":%llu,\"learned_idle_timeout_ms\":%llu",
+                        (unsigned long long)pool_gauge(v, u, s, pool_idle_count),
+                        (unsigned long long)pool_gauge(v, u, s, pool_active),
+                        (unsigned long long)pool_gauge(v, u, s, pool_streams),
+                        (unsigned long long)pool_gauge(v, u, s, pool_queue_len),
+                        (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, opened)),
+                        (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, reused)),
+                        (unsigned long long)learned);
+    evbuffer_add_printf(b, ",\"idle_timeout_ms\":%llu,\"h2_stream_limit\":%u,\"requests\":%llu,"
+                           "\"retries\":%llu,\"queue_timeouts\":%llu,\"queue_full\":%llu,\"ejections\":%u",
+                        (unsigned long long)(first ? pool_idle_timeout_ms(first) : up->keepalive_timeout_ms),
+                        pool_limit_max(v, u, s), (unsigned long long)server_requests(v, u, s),
+                        (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, retries)),
+                        (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, queue_timeouts)),
+                        (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, queue_full)),
+                        STAT_GET(ss->ejections));
+    json_counts(b, "responses", v, u, s, pool_sum, offsetof(struct pool_stats, responses), 6,
+                response_class_name);
+    json_counts(b, "closed", v, u, s, pool_sum, offsetof(struct pool_stats, closed), UPSTREAM_CLOSE_REASONS,
+                upstream_close_name);
+    render_history(b, hist);
+    evbuffer_add(b, "}", 1);
+}
+
+static void render_status_upstream_head(struct evbuffer *b, const struct cfg_upstream *up, size_t u)
+{
+    static const char *const protocols[] = { "http1", "h2c", "h2", "auto" };
+    evbuffer_add_printf(b, "%s{\"name\":", u ? "," : "");
+    json_str(b, up->name);
+    evbuffer_add_printf(b, ",\"protocol\":\"%s\",\"health_check\":",
+                        (unsigned)up->protocol < 4 ? protocols[up->protocol] : "?");
+    if (up->health)
+        evbuffer_add_printf(b, "{\"interval_ms\":%llu,\"timeout_ms\":%llu,\"fall\":%u,\"rise\":%u}",
+                            (unsigned long long)up->health->interval_ms,
+                            (unsigned long long)up->health->timeout_ms, up->health->unhealthy_threshold,
+                            up->health->healthy_threshold);
+    else
+        evbuffer_add(b, "null", 4);
+}
+
+static void render_status(struct evbuffer *b, const struct metrics_view *v, const struct metrics_history *h)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    render_status_process(b, v);
+    evbuffer_add(b, ",\"listeners\":[", 14);
+    for (size_t l = 0; l < cfg->nlisteners; l++)
+        render_status_listener(b, v, l);
     evbuffer_add(b, "],\"upstreams\":[", 15);
-    for (size_t u = 0; u < cfg->nupstreams; u++) {
-        evbuffer_add_printf(b, "%s{\"name\":", u ? "," : "");
-        json_str(b, cfg->upstreams[u].name);
+    size_t i = 0;
+    for (size_t u = 0; u < run_nups(v); u++) {
+        render_status_upstream_head(b, &run_ups(v)[u], u);
         evbuffer_add(b, ",\"servers\":[", 12);
-        for (size_t s = 0; s < v->rt->ups[u].nservers; s++) {
-            evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
-            json_str(b, v->rt->ups[u].servers[s].address);
-            evbuffer_add(b, ",\"name\":", 8);
-            json_str(b, v->rt->ups[u].servers[s].name);
-            uint64_t learned = first_pool(v, u, s) ? pool_learned_idle_ms(first_pool(v, u, s)) : 0;
-            const struct server_state *ss = &v->rt->servers[u][s];
-            evbuffer_add_printf(b, ",\"healthy\":%s,\"ejected\":%s,\"health_changed_at\":%lld,"
-                                   "\"checks_passed\":%llu,\"checks_failed\":%llu",
-                                STAT_GET(ss->down) ? "false" : "true",
-                                STAT_GET(ss->ejected_until_ms) > now_ms() ? "true" : "false",
-                                (long long)STAT_GET(ss->changed_at),
-                                (unsigned long long)STAT_GET(ss->checks_passed),
-                                (unsigned long long)STAT_GET(ss->checks_failed));
-            evbuffer_add_printf(b, ",\"idle\":%llu,\"active\":%llu,\"streams\":%llu,\"queued\":%llu,"
-                                   "\"opened\":%llu,\"reused\":%llu,\"learned_idle_timeout_ms\":%llu}",
-                                (unsigned long long)pool_gauge(v, u, s, pool_idle_count),
-                                (unsigned long long)pool_gauge(v, u, s, pool_active),
-                                (unsigned long long)pool_gauge(v, u, s, pool_streams),
-                                (unsigned long long)pool_gauge(v, u, s, pool_queue_len),
-                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, opened)),
-                                (unsigned long long)pool_sum(v, u, s, offsetof(struct pool_stats, reused)),
-                                (unsigned long long)learned);
-        }
+        for (size_t s = 0; s < run_ups(v)[u].nservers; s++, i++)
+            render_status_server(b, v, u, s, history_find(h, &run_ups(v)[u], s, i));
         evbuffer_add(b, "]}", 2);
     }
     evbuffer_add(b, "]}\n", 3);
@@ -404,9 +689,9 @@ void metrics_render_prometheus(struct evbuffer *b, const struct metrics_view *v)
     lock_workers(v, 0);
 }
 
-void metrics_render_status(struct evbuffer *b, const struct metrics_view *v)
+void metrics_render_status(struct evbuffer *b, const struct metrics_view *v, const struct metrics_history *h)
 {
     lock_workers(v, 1);
-    render_status(b, v);
+    render_status(b, v, h);
     lock_workers(v, 0);
 }

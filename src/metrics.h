@@ -61,9 +61,23 @@ struct metrics_view {
     char last_reload_error[512];      /* "" = the last reload succeeded */
 };
 
+/* Recent per-server samples for the status page's sparklines, so a page opened now shows
+ * the last minutes at once. Kept by the admin (main thread only): every
+ * METRICS_HISTORY_INTERVAL_S it sums each server's counters over the workers and keeps the
+ * increase of the last METRICS_HISTORY_SAMPLES intervals. Servers are known by upstream name
+ * and address, so a reload that keeps a server keeps its history. */
+#define METRICS_HISTORY_INTERVAL_S 5
+#define METRICS_HISTORY_SAMPLES 60
+struct metrics_history;
+struct metrics_history *metrics_history_new(void);   /* NULL when out of memory */
+void metrics_history_free(struct metrics_history *h);
+/* Takes one sample of <v> (the first one of a server only sets its baseline). */
+void metrics_history_sample(struct metrics_history *h, const struct metrics_view *v);
+
 /* Prometheus text exposition format 0.0.4. */
 void metrics_render_prometheus(struct evbuffer *out, const struct metrics_view *v);
-/* The /status JSON document. */
-void metrics_render_status(struct evbuffer *out, const struct metrics_view *v);
+/* The /status JSON document; each server gets a "history" from <h> (may be NULL). */
+void metrics_render_status(struct evbuffer *out, const struct metrics_view *v,
+                           const struct metrics_history *h);
 
 #endif

@@ -29,6 +29,8 @@ struct pool {
                                          first SETTINGS: each will offer streams soon */
     uint32_t h2_active;               /* h2 connections in state ACTIVE */
     uint32_t streams;                 /* h2 streams open on this pool's connections */
+    uint32_t h2_stream_limit;         /* h2: the newest connection's stream limit (peer's
+                                         SETTINGS, capped), for /status; 0 = none yet */
     int serving;                      /* inside serve_waiters */
     int mux_mode;                     /* requests share connections (h2c, h2; auto once a
                                          connection negotiated h2) */
@@ -300,6 +302,10 @@ const struct cfg_upstream *pool_upstream(const struct pool *p) { return p->up; }
 struct worker *pool_worker(const struct pool *p) { return p->w; }
 uint32_t pool_active(const struct pool *p) { return __atomic_load_n(&p->nbusy, __ATOMIC_RELAXED); }
 uint32_t pool_streams(const struct pool *p) { return __atomic_load_n(&p->streams, __ATOMIC_RELAXED); }
+uint32_t pool_h2_stream_limit(const struct pool *p)
+{
+    return __atomic_load_n(&p->h2_stream_limit, __ATOMIC_RELAXED);
+}
 uint32_t pool_inflight(const struct pool *p) { return p->nbusy - p->h2_active + p->streams; }
 uint32_t pool_idle_count(const struct pool *p) { return __atomic_load_n(&p->nidle, __ATOMIC_RELAXED); }
 uint32_t pool_queue_len(const struct pool *p) { return __atomic_load_n(&p->nwaiters, __ATOMIC_RELAXED); }
@@ -812,6 +818,8 @@ void pool_h2_update(struct upconn *c)
         c->mux_dial = 0;
         c->pool->h2_dialing--;
     }
+    if (c->h2_ready)
+        __atomic_store_n(&c->pool->h2_stream_limit, c->max_streams, __ATOMIC_RELAXED);
     if (c->no_new_streams && c->streams == 0) {
         pool_close(c, c->drain_why);
         return;

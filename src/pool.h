@@ -220,6 +220,8 @@ struct worker *pool_worker(const struct pool *p);
 uint32_t pool_active(const struct pool *p);   /* connections busy + dialling */
 uint32_t pool_inflight(const struct pool *p); /* requests in flight: for least_request */
 uint32_t pool_streams(const struct pool *p);  /* h2 streams open */
+uint32_t pool_h2_stream_limit(const struct pool *p);  /* streams per h2 connection: the
+                                                         peer's limit, capped; 0 = unknown */
 
 /* Closes all idle connections (drain). */
 void pool_close_idle(struct pool *p);
