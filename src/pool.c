@@ -38,6 +38,8 @@ struct pool {
     struct tls_client *tls;           /* the upstream's TLS client context, or NULL */
     struct runtime *retired_rt;       /* retired: the runtime its cfg pointers live in */
     enum close_reason retired_why;    /* retired: reload or dns */
+    uint64_t idle_close_age_ms;       /* an idle close not yet confirmed (see learn_idle_close) */
+    uint64_t idle_close_at_ms;
     uint64_t generation;              /* the last runtime generation that claimed it */
     TAILQ_ENTRY(pool) w_link;         /* worker's list of pools */
     struct event *prewarm_timer;      /* min_idle: refill a moment after a loss */
@@ -899,10 +901,31 @@ void pool_close(struct upconn *c, enum close_reason why)
         schedule_prewarm(p);
 }
 
+/* A backend that crashes or restarts closes every idle connection at once, whatever their
+ * ages; an idle timeout closes each connection at the same age, again and again. So an idle
+ * close teaches only when another one, at least IDLE_CONFIRM_GAP_MS later, agrees on the
+ * age (a request that raced a close, or a dead connection found at reuse, teaches at once). */
+#define IDLE_CONFIRM_GAP_MS 200
+static void learn_idle_close(struct pool *p, uint64_t age)
+{
+    uint64_t now = now_ms();
+    uint64_t seen = p->idle_close_age_ms, at = p->idle_close_at_ms;
+    if (at && now - at < IDLE_CONFIRM_GAP_MS)
+        return;                       /* the same burst of closes */
+    uint64_t lo = seen < age ? seen : age, hi = seen < age ? age : seen;
+    if (at && now - at < LEARN_EXPIRE_MS && hi - lo <= lo / 5 + 100) {
+        p->idle_close_at_ms = 0;
+        learn(p, hi, "idle close, twice");
+        return;
+    }
+    p->idle_close_age_ms = age;
+    p->idle_close_at_ms = now;
+}
+
 void pool_idle_lost(struct upconn *c, int eof)
 {
     if (eof)
-        learn(c->pool, now_ms() - c->idle_since_ms, "idle close");
+        learn_idle_close(c->pool, now_ms() - c->idle_since_ms);
     pool_close(c, eof ? CLOSE_PEER_IDLE : CLOSE_ERROR);
 }
 

@@ -2,7 +2,8 @@
 # Backend failures: killed backend -> 502 (short body, error log names the server) and
 # recovery when it comes back on the same port; a reset mid-response fails the client quickly
 # and ferry keeps serving; nothing listening -> 502; read_timeout -> 504; a full connection
-# limit with a queue timeout -> 503.
+# limit with a queue timeout -> 503. A backend killed while ferry holds idle connections to
+# it teaches no idle timeout (a crash closes them all at once; it is not a timeout).
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 
@@ -131,4 +132,18 @@ assert_between "$el" 400 2000 "503 after about queue_timeout (ms)"
 wait "$slow"
 assert_eq 200 "$(cat "$WORK/slow.status")" "the request holding the connection completes"
 assert_eq 200 "$(http_status "http://127.0.0.1:$P3/")" "after it completes, requests go through"
+log "crash with idle connections: nothing learned"
+start_backend || { fail "start backend"; finish; }
+P4=$(pick_port)
+make_config "$WORK/crash.yaml" --port "$P4" --backend "$BACKEND_ADDR" --workers 1
+start_ferry "$WORK/crash.yaml" "$P4" || finish
+out=$("$BIN/loadclient" -url "http://127.0.0.1:$P4/" -c 6 -n 60 -deadline 20s 2>&1)
+assert_match "$out" "ok=60 err=0" "6 pooled connections made"
+_idle_for() { [ $(( $(now_ms) - t_idle )) -ge 700 ]; }
+t_idle=$(now_ms)
+wait_for 5 _idle_for   # idle ~700 ms, well below the 60 s keepalive_timeout
+stop_pid "$BACKEND_PID" KILL
+start_backend --port "${BACKEND_ADDR##*:}" || { fail "restart backend"; finish; }
+assert_eq 200 "$(http_status "http://127.0.0.1:$P4/")" "after the restart: 200"
+assert_no_match "$(cat "$FERRY_LOG")" "learned idle timeout" "the crash taught no idle timeout"
 finish
