@@ -384,6 +384,9 @@ static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
     int bracketed;
     if (!s)
         return -1;
+    if (sv->address)
+        return config_fail(c, v, "a server needs either address or srv (not both); expected "
+                           "address: host:port or srv: _service._tcp.name");
     if (config_split_hostport(s, host, sizeof host, &sv->port, &bracketed) < 0
         || !strcmp(host, "*"))
         return config_fail(c, v, "invalid server address '%s'; expected %s", s, expect);
@@ -432,6 +435,9 @@ static int parse_srv(struct config_ctx *c, yaml_node_t *v, void *base)
     const char *s = config_scalar(c, v, "srv", expect);
     if (!s)
         return -1;
+    if (sv->address)
+        return config_fail(c, v, "a server needs either address or srv (not both); expected "
+                           "address: host:port or srv: _service._tcp.name");
     size_t n = strlen(s);
     int ok = n > 0 && n <= 253 && s[0] != '.' && !strstr(s, "..");
     for (size_t i = 0; ok && i < n; i++)

@@ -728,7 +728,7 @@ static const struct bad {
       "dns min_refresh is longer than max_refresh (10000ms > 5000ms)" },
     { "dns_refresh_tiny", MINIMAL "    dns: {min_refresh: 10ms}\n", "10:24:", "min_refresh" },
     { "srv_and_address", LISTENERS "upstreams:\n  app:\n    servers:\n      - {address: 127.0.0.1:80, srv: _a._tcp.x}\n",
-      "9:9:", "a server needs either address or srv (not both)" },
+      "9:38:", "a server needs either address or srv (not both)" },
     { "srv_bad_name", LISTENERS "upstreams:\n  app:\n    servers:\n      - srv: \"_a._tcp..x\"\n",
       "9:14:", "invalid srv name '_a._tcp..x'; expected an SRV name" },
     { "dns_unknown", MINIMAL "    dns: {ttl: 5s}\n", "10:11:", "unknown key 'ttl' in dns" },
