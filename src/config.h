@@ -173,6 +173,8 @@ struct cfg_upstream {
     struct cfg_server *servers;
     size_t nservers;
     uint32_t keepalive;                 /* idle conns per server per worker, default 32 */
+    int keepalive_strict;               /* 1: keepalive caps idle conns (nginx); 0 (default):
+                                           the cap follows recent peak demand (pool.c) */
     uint32_t keepalive_requests;        /* default 1000; 0 = no limit */
     uint64_t keepalive_time_ms;         /* default 1h; 0 = no limit */
     uint64_t keepalive_timeout_ms;      /* default 60s */

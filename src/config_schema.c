@@ -695,6 +695,7 @@ static const struct field upstream_fields[] = {
     { .key = "servers", .type = T_CUSTOM, .parse = parse_servers, .flags = F_REQUIRED,
       .expect = "a non-empty sequence of servers" },
     UINT("keepalive", cfg_upstream, keepalive, 32, 0, 100000),
+    { .key = "keepalive_strict", .type = T_BOOL, AT(cfg_upstream, keepalive_strict), .def = 0 },
     UINT("keepalive_requests", cfg_upstream, keepalive_requests, 1000, 0, 1000000000),
     DUR("keepalive_time", cfg_upstream, keepalive_time_ms, MS_H, 0),
     DUR("keepalive_timeout", cfg_upstream, keepalive_timeout_ms, 60 * MS_S, 1),

@@ -38,6 +38,8 @@ struct pool {
     struct tls_client *tls;           /* the upstream's TLS client context, or NULL */
     struct runtime *retired_rt;       /* retired: the runtime its cfg pointers live in */
     enum close_reason retired_why;    /* retired: reload or dns */
+    uint32_t busy_peak;               /* recent peak of busy connections (see idle_cap) */
+    uint64_t busy_peak_at_ms;
     uint64_t idle_close_age_ms;       /* an idle close not yet confirmed (see learn_idle_close) */
     uint64_t idle_close_at_ms;
     uint64_t generation;              /* the last runtime generation that claimed it */
@@ -204,6 +206,15 @@ struct server_state *pool_server_state(const struct pool *p) { return p->state; 
 static int server_down(const struct pool *p)
 {
     return __atomic_load_n(&p->state->down, __ATOMIC_RELAXED) != 0;
+}
+
+/* A connection became busy: remember the peak. */
+static void note_busy(struct pool *p)
+{
+    if (p->nbusy >= p->busy_peak) {
+        p->busy_peak = p->nbusy;
+        p->busy_peak_at_ms = now_ms();
+    }
 }
 
 static int dial(struct pool *p, struct pool_waiter *wt);
@@ -436,6 +447,7 @@ static int dial(struct pool *p, struct pool_waiter *wt)
         c->mux_dial = 1;
     }
     p->nbusy++;
+    note_busy(p);
     p->w->stats.us_opened++;
     STAT_INC(p->stats.opened);
     TAILQ_INSERT_TAIL(&p->all, c, all_link);
@@ -478,6 +490,7 @@ static void take_idle(struct upconn *c)
     unlink_idle(c);
     c->state = UC_ACTIVE;
     c->pool->nbusy++;
+    note_busy(c->pool);
     if (c->is_h2)
         c->pool->h2_active++;
 }
@@ -704,6 +717,27 @@ void pool_connected(struct upconn *c, enum upstream_error err)
     pool_release(c, 1, CLOSE_ABORT);
 }
 
+/* How many idle connections the pool keeps. nginx keeps at most keepalive: when clients
+ * outnumber it, every burst closes the surplus as it ebbs and dials it again at the next,
+ * and reuse collapses. ferry keeps as many as were busy at the recent peak (never fewer than
+ * keepalive), forgetting a quarter of the surplus every IDLE_PEAK_DECAY_MS without a new
+ * peak; idle connections past the cap then close as they come back. keepalive_strict: the
+ * nginx way. */
+#define IDLE_PEAK_DECAY_MS 10000
+static uint32_t idle_cap(struct pool *p)
+{
+    uint32_t floor = p->up->keepalive;
+    if (p->up->keepalive_strict || p->busy_peak <= floor)
+        return floor;
+    uint64_t now = now_ms();
+    while (p->busy_peak > floor && now - p->busy_peak_at_ms >= IDLE_PEAK_DECAY_MS) {
+        uint32_t surplus = p->busy_peak - floor;
+        p->busy_peak -= surplus > 3 ? surplus / 4 : surplus;
+        p->busy_peak_at_ms += IDLE_PEAK_DECAY_MS;
+    }
+    return p->busy_peak > floor ? p->busy_peak : floor;
+}
+
 static void arm_idle(struct upconn *c, uint64_t timeout)
 {
     struct pool *p = c->pool;
@@ -718,7 +752,8 @@ static void arm_idle(struct upconn *c, uint64_t timeout)
     evtimer_add(c->idle_timer, &tv);
     c->ops->watch_idle(c);
     /* Oldest first: the least recently used connection is the likeliest to be stale. */
-    while (p->nidle > p->up->keepalive)
+    uint32_t cap = idle_cap(p);
+    while (p->nidle > cap)
         pool_close(TAILQ_LAST(&p->idle, upconn_list), CLOSE_POOL_FULL);
     while (w->idle_cap && w->nidle > w->idle_cap)
         pool_close(TAILQ_LAST(&w->idle_lru, upconn_list), CLOSE_POOL_FULL);

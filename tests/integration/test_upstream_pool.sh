@@ -1,7 +1,7 @@
 #!/bin/bash
 # Upstream pool limits, counted on the backend: keepalive_requests per connection, idle
-# keepalive_timeout, the backend's "Keep-Alive: timeout=N" hint, and the idle cap
-# (keepalive N) after a burst.
+# keepalive_timeout, the backend's "Keep-Alive: timeout=N" hint, and the idle cap after a
+# burst: keepalive N with keepalive_strict, the burst's peak by default.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 
@@ -81,11 +81,12 @@ else
     fail "idle upstream connection still open 5 s after a Keep-Alive: timeout=1 hint"
 fi
 
-log "idle cap: keepalive=2 after a burst of 10 concurrent requests"
+log "idle cap: keepalive=2, keepalive_strict, after a burst of 10 concurrent requests"
 start_backend || { fail "start backend"; finish; }
 B4=$BACKEND_ADDR
 P4=$(pick_port)
-make_config "$WORK/cap.yaml" --port "$P4" --backend "$B4" --workers 1 --upstream keepalive=2
+make_config "$WORK/cap.yaml" --port "$P4" --backend "$B4" --workers 1 --upstream keepalive=2 \
+    --upstream keepalive_strict=true
 start_ferry "$WORK/cap.yaml" "$P4" || finish
 pids=()
 for i in $(seq 1 10); do
@@ -100,5 +101,24 @@ assert_eq 10 "$(grep -c '^200$' "$WORK/burst.status")" "10 concurrent requests s
 assert_ge "$peak" 11 "the burst used 10 upstream connections at once (+1 /stats)"
 if wait_for 3 _active_le "$B4" 3; then pass "after the burst at most 2 idle upstream connections remain"
 else fail "after the burst $(( $(active "$B4") - 1 )) upstream connections remain (keepalive=2)"; fi
+assert_eq 200 "$(http_status "http://127.0.0.1:$P4/")" "pool still works"
+stop_pid "$FERRY_PID"
+
+log "idle cap by default: keepalive=2, the burst's 10 connections stay for the next burst"
+make_config "$WORK/peak.yaml" --port "$P4" --backend "$B4" --workers 1 --upstream keepalive=2
+start_ferry "$WORK/peak.yaml" "$P4" || finish
+acc0=$(backend_stat "$B4" accepted)
+for round in 1 2 3; do
+    pids=()
+    : >"$WORK/peak.status"
+    for i in $(seq 1 10); do
+        "${CURL[@]}" -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$P4/sleep?ms=300" >>"$WORK/peak.status" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    assert_eq 10 "$(grep -c '^200$' "$WORK/peak.status")" "burst $round: 10 concurrent requests succeeded"
+done
+acc=$(( $(backend_stat "$B4" accepted) - acc0 - 1 ))   # minus the last /stats connection
+assert_le "$acc" 10 "three bursts of 10 used at most 10 upstream connections (kept idle between bursts)"
 assert_eq 200 "$(http_status "http://127.0.0.1:$P4/")" "pool still works"
 finish

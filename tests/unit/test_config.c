@@ -187,6 +187,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(u->servers[0].ss.ss_family, AF_INET);
     ck_assert_uint_eq(u->servers[0].sslen, sizeof(struct sockaddr_in));
     ck_assert_uint_eq(u->keepalive, 32);
+    ck_assert_int_eq(u->keepalive_strict, 0);
     ck_assert_uint_eq(u->keepalive_requests, 1000);
     ck_assert_uint_eq(u->keepalive_time_ms, 3600000);
     ck_assert_uint_eq(u->keepalive_timeout_ms, 60000);
