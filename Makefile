@@ -139,8 +139,10 @@ check-valgrind: src/ferry
 	FERRY=$(CURDIR)/tests/integration/valgrind-ferry.sh FERRY_BIN=$(CURDIR)/src/ferry \
 	    tests/integration/run.sh $(VALGRIND_TESTS)
 
+# Side by side with nginx, HAProxy and h2o (issue 7; not part of `make check`): about 20
+# minutes on 2 cores. ROUNDS, DURATION, QUICK=1, SCENARIOS=1,2, PROXIES: see bench/README.md.
 bench: src/ferry
-	@echo "benchmarks arrive with issue 7"
+	FERRY_PREBUILT=1 bench/run.sh
 
 demo: src/ferry
 	contrib/demo.sh
