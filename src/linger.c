@@ -63,8 +63,15 @@ static void write_cb(struct bufferevent *bev, void *arg)
     if (g->shut || evbuffer_get_length(bufferevent_get_output(bev)))
         return;
     g->shut = 1;
-    if (!g->tls)
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
+    if (g->tls) {
+        /* close_notify first: a client reading to the end of the stream (HTTP/1.0,
+         * Connection: close) waits for it, or for our FIN, before it closes. Best effort: a
+         * full socket buffer only costs the alert, the FIN still follows. */
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        if (ssl)
+            (void)SSL_shutdown(ssl);
+    }
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)

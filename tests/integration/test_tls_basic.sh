@@ -102,4 +102,30 @@ assert_match "$out" '^New, TLSv1.3, Cipher is' "TLS 1.3 accepted"
 assert_eq 000 "$(http_status "https://127.0.0.1:$P13/" --cacert "$C/ca.crt" --tls-max 1.2)" "curl limited to TLS 1.2: refused"
 assert_eq 200 "$(http_status "https://127.0.0.1:$P13/" --cacert "$C/ca.crt")" "curl with TLS 1.3: served"
 for pid in "${FERRY_PIDS[@]}"; do alive "$pid" || fail "ferry $pid died"; done
+log "Connection: close over TLS: close_notify and FIN at once, no wait for the linger timer"
+cat >"$WORK/tlsclose.py" <<'PY'
+import socket, ssl, sys, time
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+t0 = time.monotonic()
+with socket.create_connection(("127.0.0.1", port)) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ssl.SSLEOFError:
+                print("EOF-without-close_notify"); chunk = b""
+            if not chunk:
+                break
+            data += chunk
+print(data.split(b"\r\n", 1)[0].decode(), int((time.monotonic() - t0) * 1000))
+PY
+out=$($PY "$WORK/tlsclose.py" "$P" "$C/ca.crt" 2>&1)
+log "HTTP/1.0 over TLS: $out"
+assert_match "$out" "^HTTP/1.[01] 200 " "HTTP/1.0 over TLS answered"
+assert_no_match "$out" "EOF-without-close_notify" "ferry sent close_notify"
+ms=$(echo "$out" | awk '{print $NF}')
+assert_le "${ms:-99999}" 1000 "the client saw the end of the stream at once (ms; the linger timer is 2 s)"
 finish
