@@ -242,5 +242,7 @@ int config_parse_size(const char *s, uint64_t *bytes);    /* "512" "8k" "1m" "1g
 /* "host:port", "[v6]:port", "*:port" (= 0.0.0.0); numeric hosts only, port 1..65535
  * (listen addresses). */
 int config_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+/* Same family, address and port. */
+int config_same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 #endif

@@ -46,18 +46,6 @@ static int parse_workers(struct config_ctx *c, yaml_node_t *v, void *base)
     return 0;
 }
 
-static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port
-           && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
-}
 
 /* One listen address; rejects one used earlier in this or any previous listener. */
 static int parse_listen_one(struct config_ctx *c, yaml_node_t *n, struct cfg_listener *l, size_t j)
@@ -70,13 +58,13 @@ static int parse_listen_one(struct config_ctx *c, yaml_node_t *n, struct cfg_lis
     if (config_parse_sockaddr(s, &a->ss, &a->len) < 0)
         return config_fail(c, n, "invalid listen address '%s'; expected %s", s, expect);
     for (size_t k = 0; k < j; k++)
-        if (same_sockaddr(&l->addrs[k].ss, &a->ss))
+        if (config_same_sockaddr(&l->addrs[k].ss, &a->ss))
             return config_fail(c, n, "listen address '%s' is listed twice in this listener; "
                                "expected each address once", s);
     for (size_t i = 0; i < c->cur_listener; i++) {
         const struct cfg_listener *o = &c->cfg->listeners[i];
         for (size_t k = 0; k < o->naddrs; k++)
-            if (same_sockaddr(&o->addrs[k].ss, &a->ss))
+            if (config_same_sockaddr(&o->addrs[k].ss, &a->ss))
                 return config_fail(c, n, "listen address '%s' is already used by listener '%s'; "
                                    "expected each address in one listener only", s, o->name);
     }
@@ -375,6 +363,13 @@ static int parse_listeners(struct config_ctx *c, yaml_node_t *v, void *base)
     return 0;
 }
 
+/* address and srv are two ways to name a server: one of them. */
+static int fail_address_and_srv(struct config_ctx *c, yaml_node_t *v)
+{
+    return config_fail(c, v, "a server needs either address or srv (not both); expected "
+                       "address: host:port or srv: _service._tcp.name");
+}
+
 static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
 {
     struct cfg_server *sv = base;
@@ -385,8 +380,7 @@ static int parse_address(struct config_ctx *c, yaml_node_t *v, void *base)
     if (!s)
         return -1;
     if (sv->address)
-        return config_fail(c, v, "a server needs either address or srv (not both); expected "
-                           "address: host:port or srv: _service._tcp.name");
+        return fail_address_and_srv(c, v);
     if (config_split_hostport(s, host, sizeof host, &sv->port, &bracketed) < 0
         || !strcmp(host, "*"))
         return config_fail(c, v, "invalid server address '%s'; expected %s", s, expect);
@@ -436,8 +430,7 @@ static int parse_srv(struct config_ctx *c, yaml_node_t *v, void *base)
     if (!s)
         return -1;
     if (sv->address)
-        return config_fail(c, v, "a server needs either address or srv (not both); expected "
-                           "address: host:port or srv: _service._tcp.name");
+        return fail_address_and_srv(c, v);
     size_t n = strlen(s);
     int ok = n > 0 && n <= 253 && s[0] != '.' && !strstr(s, "..");
     for (size_t i = 0; ok && i < n; i++)
@@ -473,8 +466,7 @@ static int parse_servers(struct config_ctx *c, yaml_node_t *v, void *base)
         if (config_walk(c, m, &server_schema, "server", &u->servers[i]) < 0)
             return -1;
         if (!config_map_get(c, m, "address") == !config_map_get(c, m, "srv"))
-            return config_fail(c, m, "a server needs either address or srv (not both); expected "
-                               "address: host:port or srv: _service._tcp.name");
+            return fail_address_and_srv(c, m);
         for (size_t j = 0; j < i; j++)
             if (strcmp(u->servers[j].address, u->servers[i].address) == 0)
                 return config_fail(c, config_map_get(c, m, "address"),
@@ -796,7 +788,7 @@ static int parse_admin_listen(struct config_ctx *c, yaml_node_t *v, void *base)
         return config_fail(c, v, "invalid admin listen address '%s'; expected %s", s, expect);
     for (size_t i = 0; i < c->cfg->nlisteners; i++)
         for (size_t k = 0; k < c->cfg->listeners[i].naddrs; k++)
-            if (same_sockaddr(&c->cfg->listeners[i].addrs[k].ss, &a->addr.ss))
+            if (config_same_sockaddr(&c->cfg->listeners[i].addrs[k].ss, &a->addr.ss))
                 return config_fail(c, v, "admin address '%s' is already used by listener '%s'; "
                                    "expected an address of its own", s, c->cfg->listeners[i].name);
     if (!(a->addr.text = strdup(s)))

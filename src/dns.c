@@ -1,7 +1,6 @@
 #include "dns.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -41,7 +40,7 @@ void dns_format(const struct sockaddr_storage *ss, char *buf, size_t len)
     }
 }
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
+uint16_t dns_sockaddr_port(const struct sockaddr_storage *ss)
 {
     return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
                                            : ((const struct sockaddr_in *)ss)->sin_port);
@@ -70,8 +69,8 @@ static int addr_cmp(const void *a, const void *b)
                    &((const struct sockaddr_in *)&y->ss)->sin_addr, sizeof(struct in_addr));
     if (c)
         return c;
-    if (port_of(&x->ss) != port_of(&y->ss))
-        return port_of(&x->ss) < port_of(&y->ss) ? -1 : 1;
+    if (dns_sockaddr_port(&x->ss) != dns_sockaddr_port(&y->ss))
+        return dns_sockaddr_port(&x->ss) < dns_sockaddr_port(&y->ss) ? -1 : 1;
     return x->weight < y->weight ? -1 : x->weight > y->weight;
 }
 
@@ -692,7 +691,6 @@ struct dns {
     struct event *notify_ev;
     dns_changed_fn changed;
     void *arg;
-    struct dns_stats stats;
 };
 
 static uint64_t min_refresh(const struct cfg_upstream *up)
@@ -778,7 +776,6 @@ static void refresh_result(struct dns_name *n, const struct cfg_addr *merged, si
     n->inflight = 0;
     if (k == 0) {
         /* Nothing usable: the last good answer stays (a name that vanished is a failure). */
-        d->stats.failures++;
         if (n->fails++ == 0)
             log_warn("upstream %s server %s: DNS refresh failed (%s); keeping its %zu "
                      "address%s", up->name, n->srv->address, why, n->naddrs,
@@ -806,7 +803,6 @@ static void refresh_result(struct dns_name *n, const struct cfg_addr *merged, si
             free(n->addrs);
             n->addrs = a;
             n->naddrs = k;
-            d->stats.changes++;
             event_active(d->notify_ev, 0, 0);
         }
     }
@@ -931,7 +927,6 @@ static void refresh_cb(evutil_socket_t fd, short what, void *arg)
     struct dns_name *n = arg;
     if (n->inflight)
         return;
-    n->d->stats.queries++;
     n->inflight = 1;
     if (n->srv->is_srv) {
         n->srv_try = 0;
@@ -1078,12 +1073,4 @@ size_t dns_answer(const struct dns *d, const struct ferry_config *cfg, size_t u,
         }
     *addrs = cfg->upstreams[u].servers[s].addrs;
     return cfg->upstreams[u].servers[s].naddrs;
-}
-
-void dns_get_stats(const struct dns *d, struct dns_stats *out)
-{
-    if (d)
-        *out = d->stats;
-    else
-        memset(out, 0, sizeof *out);
 }

@@ -31,6 +31,7 @@ int dns_resolve_srv_sync(const char *name, const struct cfg_dns *dns, struct cfg
                          size_t *n, char *err, size_t errlen);
 
 socklen_t dns_sockaddr_len(const struct sockaddr_storage *ss);
+uint16_t dns_sockaddr_port(const struct sockaddr_storage *ss);   /* host order */
 /* "192.0.2.1:80" or "[2001:db8::1]:80". */
 void dns_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 
@@ -69,11 +70,5 @@ struct dns_srv_answer {
 };
 size_t dns_srv_query(uint8_t *buf, size_t len, uint16_t id, const char *name);
 int dns_srv_parse(const uint8_t *msg, size_t len, uint16_t id, struct dns_srv_answer *out);
-
-/* Refreshes done, answers changed, refreshes failed (for /status and metrics). */
-struct dns_stats {
-    uint64_t queries, changes, failures;
-};
-void dns_get_stats(const struct dns *d, struct dns_stats *out);
 
 #endif

@@ -1,6 +1,5 @@
 /* ferry — command line, process lifecycle and signals. The main thread loads the config,
  * binds the listening sockets, starts the workers and then only waits for signals. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -270,11 +269,6 @@ static void close_listen_fds(struct runtime *rt)
                 close(rt->listen_fds[i][k]);
 }
 
-static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    return a->ss_family == b->ss_family && memcmp(a, b, dns_sockaddr_len(a)) == 0;
-}
-
 /* rt->ups: each server name becomes one server per address of its current answer; an
  * address a group already has (two names, or a name and a numeric entry) counts once. */
 static int expand_upstreams(struct runtime *rt, const struct dns *dns)
@@ -303,7 +297,7 @@ static int expand_upstreams(struct runtime *rt, const struct dns *dns)
             for (size_t i = 0; i < na; i++) {
                 int dup = 0;
                 for (size_t k = 0; k < ru->nservers && !dup; k++)
-                    dup = same_addr(&ru->servers[k].ss, &a[i].ss);
+                    dup = config_same_sockaddr(&ru->servers[k].ss, &a[i].ss);
                 if (dup)
                     continue;
                 struct cfg_server *e = &ru->servers[ru->nservers];
@@ -317,9 +311,7 @@ static int expand_upstreams(struct runtime *rt, const struct dns *dns)
                 if (a[i].weight)
                     e->weight = a[i].weight;   /* SRV */
                 if (cs->is_srv)
-                    e->port = ntohs(a[i].ss.ss_family == AF_INET6
-                                        ? ((const struct sockaddr_in6 *)&a[i].ss)->sin6_port
-                                        : ((const struct sockaddr_in *)&a[i].ss)->sin_port);
+                    e->port = dns_sockaddr_port(&a[i].ss);
                 dns_format(&a[i].ss, text, sizeof text);
                 if (!(e->address = strdup(cs->is_name ? text : cs->address)))
                     return -1;
@@ -537,8 +529,9 @@ static void switch_runtime(struct daemon_state *d, struct runtime *rt)
     d->reloading = 1;
     __atomic_store_n(&d->swaps_pending, d->nworkers, __ATOMIC_RELEASE);
     struct runtime *old = d->rt;
-    /* A DNS rebuild shares the TLS contexts: their ticket key schedule goes on as it was. */
-    if (!rt->lender || rt->lender != (old->lender ? old->lender : old)) {
+    /* A DNS rebuild (same configuration) shares the TLS contexts: their ticket key
+     * schedule goes on as it was. */
+    if (rt->cfg != old->cfg) {
         stop_ticket_rotation(d, old->cfg);
         d->rt = rt;
         if (start_ticket_rotation(d) < 0)
