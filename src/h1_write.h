@@ -1,11 +1,24 @@
 /* h1_write — HTTP/1.1 serialisation shared by the downstream session and the upstream
- * client: fields, trailer sections, and which fields a proxy must not pass on. */
+ * client: fields, trailer sections, and which fields a proxy must not pass on. Each writer
+ * appends what it writes to the evbuffer in one piece (one reservation, one commit), so the
+ * buffer's callbacks run once per call. */
 #ifndef FERRY_H1_WRITE_H
 #define FERRY_H1_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "http_msg.h"
 
 struct evbuffer;
+
+/* Integer formatting without printf. Each writes the digits of <v> at <dst> (no sign, no
+ * leading zeros, "0" for 0, no NUL) and returns how many it wrote: at most FMT_U64_MAX
+ * decimal digits, FMT_X64_MAX lowercase hex digits (what "%llu" / "%llx" print). */
+#define FMT_U64_MAX 20
+#define FMT_X64_MAX 16
+size_t fmt_u64(char *dst, uint64_t v);
+size_t fmt_x64(char *dst, uint64_t v);
 
 /* Appends "Name: value\r\n". */
 void h1_write_field(struct evbuffer *out, const struct http_field *f);
@@ -14,22 +27,45 @@ void h1_write_field(struct evbuffer *out, const struct http_field *f);
 void h1_write_last_chunk(struct evbuffer *out, const struct http_head *trailers);
 
 /* True when <f> is hop-by-hop for <h>: a fixed hop-by-hop name (RFC 9110 §7.6.1) or one
- * that a Connection field of <h> lists. */
+ * that a Connection field of <h> lists. Scans <h> for Connection fields on every call: to
+ * classify many fields of one head, use struct h1_hop below. */
 int h1_field_is_hop(const struct http_head *h, const struct http_field *f);
 
+/* h1_field_is_hop for many fields of one head, with the head's Connection fields read once:
+ * h1_hop_init(&hop, h), then h1_hop_test(&hop, f) for each field, which answers exactly as
+ * h1_field_is_hop(h, f). <h> must not change in between. Tokens naming a fixed hop-by-hop
+ * field are not kept (those fields are hop-by-hop anyway); when more than H1_HOP_TOKENS
+ * others are listed, h1_hop_test falls back to scanning the head. */
+#define H1_HOP_TOKENS 16
+struct h1_hop {
+    const struct http_head *head;
+    uint32_t ntok;
+    int overflow;
+    struct {
+        const char *p;
+        uint32_t len;
+    } tok[H1_HOP_TOKENS];
+};
+void h1_hop_init(struct h1_hop *hop, const struct http_head *h);
+int h1_hop_test(const struct h1_hop *hop, const struct http_field *f);
+
 /* True when a request field is not forwarded as it came, whatever the upstream protocol:
- * hop-by-hop, or one ferry writes itself (Host, Content-Length, Expect, X-Forwarded-*). */
+ * hop-by-hop, or one ferry writes itself (Host, Content-Length, Expect, X-Forwarded-For,
+ * X-Forwarded-Proto). */
 int h1_request_field_rewritten(const struct http_head *req, const struct http_field *f);
 
 /* Appends the head of <req> as an HTTP/1.1 request for a backend: the request line
  * (method, origin-form path, HTTP/1.1), Host first (the authority, or <default_host> when
  * the request has none), every field except hop-by-hop ones (h1_field_is_hop), Host,
- * Content-Length, Expect and X-Forwarded-*, then X-Forwarded-For (the client's values
- * joined, then <client_ip>), X-Forwarded-Proto, the framing field and the empty line.
+ * Content-Length, Expect and X-Forwarded-For/-Proto, then X-Forwarded-For (the client's
+ * values joined, then <client_ip>), X-Forwarded-Proto, the framing field and the empty line.
  * Framing: <has_body> with <content_length> >= 0 gives Content-Length; <has_body> with -1
  * gives chunked (*chunked = 1, else 0); no body gives Content-Length: 0 for POST and PUT
- * and nothing otherwise. Pure: no I/O. <req> must already hold only field bytes an HTTP/1
- * parser accepts (the sessions reject CR, LF and NUL before this point). */
+ * and nothing otherwise. The whole head is added with one reservation of contiguous space,
+ * whatever its size; if that cannot be had (ENOMEM) nothing is added. Pure: no I/O. <req>
+ * must already hold only field bytes an HTTP/1 parser accepts (the sessions reject CR, LF
+ * and NUL before this point); <client_ip>, <default_host> and req->scheme (when set) are
+ * NUL-terminated strings. */
 void h1_write_request_head(struct evbuffer *out, const struct http_head *req, int has_body,
                            int64_t content_length, const char *client_ip,
                            const char *default_host, int *chunked);
