@@ -18,6 +18,7 @@
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
+#include "sockout.h"
 #include "updial.h"
 #include "worker.h"
 
@@ -48,6 +49,7 @@ struct h1c {
     int resp_paused;
     struct http_head trailers;
     struct evbuffer *tmp;
+    struct sockout *out;    /* plain TCP: writes without watching for writability */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -70,10 +72,22 @@ static int h1c_init(struct upconn *c)
     http_head_init(&h->trailers);
     if (!(h->tmp = evbuffer_new()))
         return -1;
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    if (c->ssl || !(h->out = sockout_new(bufferevent_get_base(c->bev), c->bev, read_cb, write_cb,
+                                         event_cb, c)))
+        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_MARK);
     return 0;
+}
+
+/* Before the pool frees the bufferevent. */
+static void h1c_closing(struct upconn *c)
+{
+    struct h1c *h = c->proto;
+    if (h) {
+        sockout_free(h->out);
+        h->out = NULL;
+    }
 }
 
 static void h1c_free(struct upconn *c)
@@ -84,6 +98,7 @@ static void h1c_free(struct upconn *c)
     http_head_free(&h->trailers);
     if (h->tmp)
         evbuffer_free(h->tmp);
+    sockout_free(h->out);
     free(h);
     c->proto = NULL;
 }
@@ -117,7 +132,7 @@ static void *h1c_start(struct upconn *c, struct exchange *ex)
         event_del(c->idle_timer);
     write_request_head(c, ex);
     set_timeouts(c, exchange_read_timeout_ms(ex), pool_upstream(c->pool)->send_timeout_ms);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, h->out ? EV_READ : EV_READ | EV_WRITE);
     return c;
 }
 
@@ -470,6 +485,6 @@ const struct upconn_ops h1c_ops = {
     .abort = h1c_abort,
     .watch_idle = h1c_watch_idle,
     .seems_alive = h1c_seems_alive,
-    .closing = NULL,
+    .closing = h1c_closing,
     .free = h1c_free,
 };

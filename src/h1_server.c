@@ -16,6 +16,7 @@
 #include "h2_server.h"
 #include "linger.h"
 #include "log.h"
+#include "sockout.h"
 #include "worker.h"
 
 #define OUT_LOW_MARK ((size_t)64 * 1024)
@@ -64,6 +65,7 @@ struct h1_session {
     struct event *timer;         /* idle / header deadline */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
     struct evbuffer *tmp;
+    struct sockout *out;         /* plain TCP: writes without watching for writability */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -124,11 +126,19 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->close_why = DSC_CLIENT_CLOSE;
     memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     s->created_ms = now_ms();
-    bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
     bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
     set_read_timeout(s, 0);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    if (tls) {
+        bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    } else if ((s->out = sockout_new(w->base, bev, read_cb, write_cb, event_cb, s))) {
+        bufferevent_enable(s->bev, EV_READ);
+    } else {
+        /* Out of memory: libevent writes, as for TLS. */
+        bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    }
     s->state = HS_IDLE;
     /* The first request gets client_header_timeout, as in nginx; later ones keepalive_timeout. */
     arm_timer(s, l->cfg->client_header_timeout_ms);
@@ -254,6 +264,8 @@ static const struct downstream_ops h1s_ops;
 static struct bufferevent *hand_over(struct h1_session *s)
 {
     struct bufferevent *bev = s->bev;
+    sockout_free(s->out);
+    s->out = NULL;
     s->bev = NULL;
     s->state = HS_DEAD;
     event_del(s->timer);
@@ -633,6 +645,8 @@ static void close_session(struct h1_session *s)
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);
+    sockout_free(s->out);
+    s->out = NULL;
     conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
