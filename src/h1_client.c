@@ -18,7 +18,7 @@
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
-#include "sockout.h"
+#include "sockio.h"
 #include "updial.h"
 #include "worker.h"
 
@@ -49,7 +49,7 @@ struct h1c {
     int resp_paused;
     struct http_head trailers;
     struct evbuffer *tmp;
-    struct sockout *out;    /* plain TCP: writes without watching for writability */
+    struct sockio *io;     /* plain TCP: ferry reads and writes the socket itself */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -58,9 +58,26 @@ static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void set_timeouts(struct upconn *c, uint64_t read_ms, uint64_t write_ms)
 {
+    struct h1c *h = c->proto;
+    if (h->io) {
+        /* The send timeout of a pool's connections never changes: set once, in h1c_init. */
+        sockio_set_read_timeout(h->io, read_ms);
+        return;
+    }
     struct timeval r = { (time_t)(read_ms / 1000), (suseconds_t)(read_ms % 1000) * 1000 };
     struct timeval w = { (time_t)(write_ms / 1000), (suseconds_t)(write_ms % 1000) * 1000 };
     bufferevent_set_timeouts(c->bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
+}
+
+static void reading(struct upconn *c, int on)
+{
+    struct h1c *h = c->proto;
+    if (h->io)
+        sockio_read(h->io, on);
+    else if (on)
+        bufferevent_enable(c->bev, EV_READ);
+    else
+        bufferevent_disable(c->bev, EV_READ);
 }
 
 static int h1c_init(struct upconn *c)
@@ -72,9 +89,14 @@ static int h1c_init(struct upconn *c)
     http_head_init(&h->trailers);
     if (!(h->tmp = evbuffer_new()))
         return -1;
-    if (c->ssl || !(h->out = sockout_new(bufferevent_get_base(c->bev), c->bev, read_cb, write_cb,
-                                         event_cb, c)))
+    if (c->ssl || !(h->io = sockio_new(bufferevent_get_base(c->bev), c->bev, read_cb, write_cb,
+                                       event_cb, c))) {
         bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    } else {
+        uint64_t ms = pool_upstream(c->pool)->send_timeout_ms;
+        struct timeval w = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+        bufferevent_set_timeouts(c->bev, NULL, ms ? &w : NULL);
+    }
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_MARK);
     return 0;
@@ -85,8 +107,8 @@ static void h1c_closing(struct upconn *c)
 {
     struct h1c *h = c->proto;
     if (h) {
-        sockout_free(h->out);
-        h->out = NULL;
+        sockio_free(h->io);
+        h->io = NULL;
     }
 }
 
@@ -98,7 +120,7 @@ static void h1c_free(struct upconn *c)
     http_head_free(&h->trailers);
     if (h->tmp)
         evbuffer_free(h->tmp);
-    sockout_free(h->out);
+    sockio_free(h->io);
     free(h);
     c->proto = NULL;
 }
@@ -132,7 +154,10 @@ static void *h1c_start(struct upconn *c, struct exchange *ex)
         event_del(c->idle_timer);
     write_request_head(c, ex);
     set_timeouts(c, exchange_read_timeout_ms(ex), pool_upstream(c->pool)->send_timeout_ms);
-    bufferevent_enable(c->bev, h->out ? EV_READ : EV_READ | EV_WRITE);
+    if (h->io)
+        sockio_read(h->io, 1);
+    else
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return c;
 }
 
@@ -173,13 +198,16 @@ static void h1c_pause_response(struct upconn *c, void *st, int pause)
         return;
     h->resp_paused = pause;
     if (pause)
-        bufferevent_disable(c->bev, EV_READ);
+        reading(c, 0);
     else {
-        bufferevent_enable(c->bev, EV_READ);
+        reading(c, 1);
         /* Bytes may already wait in the input buffer, or the response may be complete: no
          * new read event would announce either. Deferred, because we are inside the client
          * side's callback and must not re-enter the exchange from here. */
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+        if (h->io)
+            sockio_trigger_read(h->io);
+        else
+            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     }
 }
 
@@ -191,8 +219,8 @@ static void h1c_abort(struct upconn *c, void *st)
 
 static void h1c_watch_idle(struct upconn *c)
 {
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    bufferevent_enable(c->bev, EV_READ);
+    set_timeouts(c, 0, 0);
+    reading(c, 1);
 }
 
 static int h1c_seems_alive(struct upconn *c)
@@ -231,7 +259,7 @@ static void finish_response(struct upconn *c)
     struct http_head tr = h->trailers;   /* moved: release may start another exchange */
     http_head_init(&h->trailers);
     h->rs = RS_DONE;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    set_timeouts(c, 0, 0);
     c->ex = NULL;
     pool_release(c, reusable, why);
     if (ex)

@@ -16,7 +16,7 @@
 #include "h2_server.h"
 #include "linger.h"
 #include "log.h"
-#include "sockout.h"
+#include "sockio.h"
 #include "worker.h"
 
 #define OUT_LOW_MARK ((size_t)64 * 1024)
@@ -65,7 +65,7 @@ struct h1_session {
     struct event *timer;         /* idle / header deadline */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
     struct evbuffer *tmp;
-    struct sockout *out;         /* plain TCP: writes without watching for writability */
+    struct sockio *io;          /* plain TCP: ferry reads and writes the socket itself */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -83,12 +83,36 @@ static void arm_timer(struct h1_session *s, uint64_t ms)
     evtimer_add(s->timer, &tv);
 }
 
+/* Read timeouts change per request phase; the send timeout is set once (plain TCP) or with
+ * each change (TLS: libevent's bufferevent_set_timeouts sets both). */
 static void set_read_timeout(struct h1_session *s, uint64_t ms)
 {
+    if (s->io) {
+        sockio_set_read_timeout(s->io, ms);
+        return;
+    }
     struct timeval r = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     struct timeval wt = { (time_t)(s->l->cfg->send_timeout_ms / 1000),
                           (suseconds_t)(s->l->cfg->send_timeout_ms % 1000) * 1000 };
     bufferevent_set_timeouts(s->bev, ms ? &r : NULL, s->l->cfg->send_timeout_ms ? &wt : NULL);
+}
+
+static void reading(struct h1_session *s, int on)
+{
+    if (s->io)
+        sockio_read(s->io, on);
+    else if (on)
+        bufferevent_enable(s->bev, EV_READ);
+    else
+        bufferevent_disable(s->bev, EV_READ);
+}
+
+static void trigger_read(struct h1_session *s)
+{
+    if (s->io)
+        sockio_trigger_read(s->io);
+    else
+        bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -128,14 +152,11 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->created_ms = now_ms();
     bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
-    set_read_timeout(s, 0);
-    if (tls) {
-        bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-    } else if ((s->out = sockout_new(w->base, bev, read_cb, write_cb, event_cb, s))) {
-        bufferevent_enable(s->bev, EV_READ);
+    set_read_timeout(s, 0);   /* (and the send timeout) */
+    if (!tls && (s->io = sockio_new(w->base, bev, read_cb, write_cb, event_cb, s))) {
+        sockio_read(s->io, 1);
     } else {
-        /* Out of memory: libevent writes, as for TLS. */
+        /* TLS, or out of memory: libevent reads and writes. */
         bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
         bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     }
@@ -169,7 +190,7 @@ static void send_error_and_close(struct h1_session *s, int status, const char *w
         s->ex = NULL;
     }
     s->state = HS_CLOSING;
-    bufferevent_disable(s->bev, EV_READ);
+    reading(s, 0);
     event_del(s->timer);
     if (!evbuffer_get_length(out))
         close_session(s);
@@ -264,8 +285,8 @@ static const struct downstream_ops h1s_ops;
 static struct bufferevent *hand_over(struct h1_session *s)
 {
     struct bufferevent *bev = s->bev;
-    sockout_free(s->out);
-    s->out = NULL;
+    sockio_free(s->io);
+    s->io = NULL;
     s->bev = NULL;
     s->state = HS_DEAD;
     event_del(s->timer);
@@ -571,7 +592,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     s->close_why = (what & BEV_EVENT_EOF) && s->state == HS_IDLE ? DSC_CLIENT_CLOSE : DSC_ERROR;
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
         s->client_eof = 1;
-        bufferevent_disable(bev, EV_READ);
+        reading(s, 0);
         /* A client may half-close after its request and still read the response. */
         if (s->state == HS_WAIT || s->state == HS_CLOSING)
             return;
@@ -620,7 +641,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
         else if (s->draining || s->w->draining)
             s->close_why = DSC_SHUTDOWN;
         s->state = HS_CLOSING;
-        bufferevent_disable(s->bev, EV_READ);
+        reading(s, 0);
         if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
             close_session(s);
         return;
@@ -628,7 +649,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     s->state = HS_IDLE;
     set_read_timeout(s, 0);
     arm_timer(s, s->l->cfg->keepalive_timeout_ms);
-    bufferevent_enable(s->bev, EV_READ);
+    reading(s, 1);
     if (evbuffer_get_length(bufferevent_get_input(s->bev)))
         parse_head(s);
 }
@@ -645,8 +666,8 @@ static void close_session(struct h1_session *s)
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);
-    sockout_free(s->out);
-    s->out = NULL;
+    sockio_free(s->io);
+    s->io = NULL;
     conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
@@ -762,7 +783,7 @@ static void op_response_abort(void *arg)
     s->keep_alive = 0;
     s->close_why = DSC_ERROR;
     s->state = HS_CLOSING;
-    bufferevent_disable(s->bev, EV_READ);
+    reading(s, 0);
     if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
         close_session(s);
 }
@@ -774,14 +795,14 @@ static void op_pause_request(void *arg, int pause)
         return;
     s->req_paused = pause;
     if (pause) {
-        bufferevent_disable(s->bev, EV_READ);
+        reading(s, 0);
         return;
     }
-    bufferevent_enable(s->bev, EV_READ);
+    reading(s, 1);
     /* Body bytes may already wait in the input buffer. Deferred: the exchange is on the
      * stack, and reading may end it. */
     if (s->state == HS_BODY)
-        bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+        trigger_read(s);
 }
 
 static size_t op_response_pending(void *arg)

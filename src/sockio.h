@@ -1,0 +1,51 @@
+/* sockio — ferry's own reads and writes for plain-socket bufferevents.
+ *
+ * A bufferevent costs, per proxied keep-alive request and per side: an ioctl(FIONREAD)
+ * before every read (and reads capped at 4 KiB in libevent 2.1), an epoll_ctl to watch for
+ * writability when a response is queued and another to stop once it is written. A sockio
+ * keeps the bufferevent as the owner of the socket and its two buffers, but:
+ *  - reads with its own persistent read event, straight into the input buffer's free space,
+ *    up to 64 KiB at a time, and calls the read / event callbacks as libevent would (EOF,
+ *    errors and read timeouts stop reading first; reading pauses at the read high watermark
+ *    and resumes when the input drains below it);
+ *  - keeps the bufferevent's EV_WRITE disabled and writes the output itself once per loop
+ *    turn in which something was queued (a response head and its body leave in one writev).
+ *    Only when the socket does not take everything is EV_WRITE enabled, and libevent's own
+ *    write path (send_timeout, errors, the write callback) carries on until the buffer is
+ *    empty again.
+ * The owner therefore turns reading on and off, sets the read timeout and triggers a
+ * deferred read callback through sockio_*, never through bufferevent_enable/disable(EV_READ),
+ * bufferevent_set_timeouts (read part) or bufferevent_trigger.
+ *
+ * TLS bufferevents read and write through OpenSSL and do not use this. */
+#ifndef FERRY_SOCKIO_H
+#define FERRY_SOCKIO_H
+
+#include <event2/bufferevent.h>
+#include <stdint.h>
+
+struct sockio;
+
+/* Takes over <bev>'s callbacks (as bufferevent_setcb); reading starts off, EV_WRITE and
+ * EV_READ of the bufferevent stay disabled. Read high watermark: the bufferevent's, as set
+ * before or after. NULL on allocation failure. */
+struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
+                          bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                          bufferevent_event_cb event_cb, void *arg);
+
+/* Detaches from the bufferevent (before it is freed or handed to another owner, which
+ * enables what it needs). Output not yet written stays in the buffer with EV_WRITE enabled.
+ * NULL is allowed. */
+void sockio_free(struct sockio *so);
+
+/* Reading on or off (bufferevent_enable / disable of EV_READ). */
+void sockio_read(struct sockio *so, int on);
+
+/* Time allowed between two reads while reading is on; 0 = none. Re-armed from now. */
+void sockio_set_read_timeout(struct sockio *so, uint64_t ms);
+
+/* Calls the read callback from the loop, soon (bufferevent_trigger with
+ * BEV_TRIG_DEFER_CALLBACKS): bytes may wait in the input that no read event will announce. */
+void sockio_trigger_read(struct sockio *so);
+
+#endif
