@@ -254,6 +254,17 @@ static size_t high_mark(const struct exchange *ex)
     return ex->up ? ex->up->cfg->buffer_size : DEFAULT_HIGH_MARK;
 }
 
+void peer_addr_set(struct peer_addr *p, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6) {
+        memcpy(&p->addr.in6, sa, sizeof p->addr.in6);
+        inet_ntop(AF_INET6, &p->addr.in6.sin6_addr, p->ip, sizeof p->ip);
+    } else {
+        memcpy(&p->addr.in, sa, sizeof p->addr.in);
+        inet_ntop(AF_INET, &p->addr.in.sin_addr, p->ip, sizeof p->ip);
+    }
+}
+
 struct exchange *exchange_start(const struct exchange_init *in)
 {
     struct exchange *ex = calloc(1, sizeof *ex);
@@ -278,12 +289,7 @@ struct exchange *exchange_start(const struct exchange_init *in)
     ex->response_ms = -1;
     ex->wt.ex = ex;
     ex->request_line = strndup(in->request_line, in->request_line_len);
-    if (in->client->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)in->client)->sin6_addr, ex->client_ip,
-                  sizeof ex->client_ip);
-    else
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)in->client)->sin_addr, ex->client_ip,
-                  sizeof ex->client_ip);
+    memcpy(ex->client_ip, in->client->ip, sizeof ex->client_ip);
     if (ex->has_body) {
         ex->pending = evbuffer_new();
         ex->replay = evbuffer_new();

@@ -10,6 +10,7 @@
 #ifndef FERRY_EXCHANGE_H
 #define FERRY_EXCHANGE_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -54,6 +55,18 @@ enum upstream_error {
 };
 const char *upstream_error_str(enum upstream_error e);
 
+/* A client's address, and its text form made once per connection (X-Forwarded-For, logs,
+ * the hash key of every request on it). */
+struct peer_addr {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } addr;
+    char ip[INET6_ADDRSTRLEN];
+};
+void peer_addr_set(struct peer_addr *p, const struct sockaddr *sa);
+
 struct exchange_init {
     struct worker *w;
     struct listener_rt *listener;
@@ -62,7 +75,7 @@ struct exchange_init {
     struct http_head *req;            /* moved into the exchange */
     int has_body;
     int64_t content_length;           /* -1 = unknown (chunked) */
-    const struct sockaddr *client;
+    const struct peer_addr *client;
     const char *request_line;         /* for the access log; copied */
     size_t request_line_len;
 };

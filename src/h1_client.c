@@ -168,8 +168,13 @@ static void h1c_send_body(struct upconn *c, void *st, struct evbuffer *data)
     size_t len = evbuffer_get_length(data);
     if (!len)
         return;
-    if (h->req_chunked)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (h->req_chunked) {
+        char size[FMT_X64_MAX + 2];
+        size_t n = fmt_x64(size, len);
+        size[n++] = '\r';
+        size[n++] = '\n';
+        evbuffer_add(out, size, n);
+    }
     evbuffer_add_buffer(out, data);
     if (h->req_chunked)
         evbuffer_add(out, "\r\n", 2);

@@ -36,7 +36,7 @@ struct h1_session {
     struct worker *w;
     struct listener_rt *l;
     struct bufferevent *bev;
-    struct sockaddr_storage peer;
+    struct peer_addr peer;
     enum h1s_state state;
     struct exchange *ex;
     struct exchange *done_ex;    /* finished exchange, freed by the process event */
@@ -148,7 +148,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->bev = bev;
     s->tls = tls;
     s->close_why = DSC_CLIENT_CLOSE;
-    memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    peer_addr_set(&s->peer, peer);
     s->created_ms = now_ms();
     bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
@@ -303,7 +303,7 @@ static int try_preface(struct h1_session *s, const char *buf, size_t len)
         return 0;
     if (n < H2_PREFACE_LEN)
         return -1;
-    h2s_new(s->w, s->l, hand_over(s), (const struct sockaddr *)&s->peer, s->tls, &s->base);
+    h2s_new(s->w, s->l, hand_over(s), &s->peer.addr.sa, s->tls, &s->base);
     return 1;
 }
 
@@ -402,7 +402,7 @@ static void parse_head(struct h1_session *s)
         evbuffer_add(bufferevent_get_output(s->bev),
                      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 71);
         s->requests++;
-        h2s_upgrade(s->w, s->l, hand_over(s), (const struct sockaddr *)&s->peer, &s->base, &h,
+        h2s_upgrade(s->w, s->l, hand_over(s), &s->peer.addr.sa, &s->base, &h,
                     settings->value, settings->value_len, line, (size_t)ln);
         http_head_free(&h);
         return;
@@ -430,7 +430,7 @@ static void parse_head(struct h1_session *s)
         .w = s->w, .listener = s->l, .ops = &h1s_ops, .session = s, .req = &h,
         .has_body = has_body,
         .content_length = r.msg.body_kind == H1_BODY_LENGTH ? (int64_t)r.msg.content_length : -1,
-        .client = (const struct sockaddr *)&s->peer, .request_line = rl_start,
+        .client = &s->peer, .request_line = rl_start,
         .request_line_len = rl_len,
     };
     /* The exchange copies the request line; drain only after it has. */
@@ -695,17 +695,26 @@ static const struct ds_conn_ops h1_conn_ops = { ds_drain, ds_close_now };
 
 /* ---- downstream_ops: the exchange writes the response through these ---- */
 
-static int skip_response_field(const struct http_head *h, const struct http_field *f)
+/* The first element of a Content-Length value ("5" of "5, 5": the parser accepted a list only
+ * when its elements agree). */
+static size_t first_length(const struct http_field *cl, const char **start)
 {
-    return h1_field_is_hop(h, f) || h1_name_eq(f->name, f->name_len, "content-length");
+    size_t i = 0, n;
+    while (i < cl->value_len && (cl->value[i] == ' ' || cl->value[i] == '\t'))
+        i++;
+    for (n = 0; i + n < cl->value_len && cl->value[i + n] >= '0' && cl->value[i + n] <= '9'; n++)
+        ;
+    *start = cl->value + i;
+    return n;
 }
+
+#define EXTRA_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
 static void op_response_head(void *arg, const struct http_head *h, int has_body, int64_t clen)
 {
     struct h1_session *s = arg;
     if (s->state == HS_DEAD)
         return;
-    struct evbuffer *out = bufferevent_get_output(s->bev);
     s->resp_started = 1;
     /* An answer that comes before the body was read ends the connection: the unread rest of
      * the body could otherwise be taken for the next request. */
@@ -713,26 +722,30 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
         s->keep_alive = 0;
     const char *reason = h->reason && h->reason_len ? h->reason : http_reason_phrase(h->status);
     size_t reason_len = h->reason && h->reason_len ? h->reason_len : strlen(reason);
-    evbuffer_add_printf(out, "HTTP/1.1 %d ", h->status);
-    evbuffer_add(out, reason, reason_len);
-    evbuffer_add(out, "\r\n", 2);
-    for (uint32_t i = 0; i < h->nfields; i++) {
-        const struct http_field *f = &h->fields[i];
-        if (!skip_response_field(h, f))
-            h1_write_field(out, f);
-    }
+    /* Framing and connection lines, after the backend's fields. */
+    char extra[160];
+    char *p = extra;
     if (!has_body) {
         /* HEAD and 304 keep the length of the body they describe. */
         const struct http_field *cl = http_head_get(h, "content-length");
-        if (cl && (s->head_request || h->status == 304))
-            evbuffer_add_printf(out, "Content-Length: %.*s\r\n", (int)cl->value_len, cl->value);
-        else if (h->status >= 200 && h->status != 204 && h->status != 304 && !s->head_request)
-            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+        const char *v;
+        size_t vn;
+        if (cl && (s->head_request || h->status == 304)) {
+            if ((vn = first_length(cl, &v)) > 0 && vn <= FMT_U64_MAX) {
+                p = EXTRA_LIT(p, "Content-Length: ");
+                memcpy(p, v, vn);
+                p = EXTRA_LIT(p + vn, "\r\n");
+            }
+        } else if (h->status >= 200 && h->status != 204 && h->status != 304 && !s->head_request) {
+            p = EXTRA_LIT(p, "Content-Length: 0\r\n");
+        }
     } else if (clen >= 0 && !(s->client_minor >= 1 && http_head_get(h, "trailer"))) {
         /* (Announced trailers need chunked coding, whatever length an h2 backend gave.) */
-        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
+        p = EXTRA_LIT(p, "Content-Length: ");
+        p += fmt_u64(p, (uint64_t)clen);
+        p = EXTRA_LIT(p, "\r\n");
     } else if (s->client_minor >= 1) {
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        p = EXTRA_LIT(p, "Transfer-Encoding: chunked\r\n");
         s->resp_chunked = !s->head_request;
     } else {
         s->keep_alive = 0;   /* HTTP/1.0 client: the close delimits the body */
@@ -740,13 +753,16 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     if (s->w->draining)
         s->keep_alive = 0;
     if (!s->keep_alive)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        p = EXTRA_LIT(p, "Connection: close\r\n");
     else if (s->client_minor == 0)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    if (s->keep_alive && s->l->cfg->keepalive_header_timeout_ms)
-        evbuffer_add_printf(out, "Keep-Alive: timeout=%llu\r\n",
-                            (unsigned long long)(s->l->cfg->keepalive_header_timeout_ms / 1000));
-    evbuffer_add(out, "\r\n", 2);
+        p = EXTRA_LIT(p, "Connection: keep-alive\r\n");
+    if (s->keep_alive && s->l->cfg->keepalive_header_timeout_ms) {
+        p = EXTRA_LIT(p, "Keep-Alive: timeout=");
+        p += fmt_u64(p, s->l->cfg->keepalive_header_timeout_ms / 1000);
+        p = EXTRA_LIT(p, "\r\n");
+    }
+    h1_write_response_head(bufferevent_get_output(s->bev), h, reason, reason_len, 0, extra,
+                           (size_t)(p - extra));
 }
 
 static void op_response_body(void *arg, struct evbuffer *data)
@@ -758,8 +774,13 @@ static void op_response_body(void *arg, struct evbuffer *data)
         return;
     }
     struct evbuffer *out = bufferevent_get_output(s->bev);
-    if (s->resp_chunked)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (s->resp_chunked) {
+        char size[FMT_X64_MAX + 2];
+        size_t n = fmt_x64(size, len);
+        size[n++] = '\r';
+        size[n++] = '\n';
+        evbuffer_add(out, size, n);
+    }
     evbuffer_add_buffer(out, data);
     if (s->resp_chunked)
         evbuffer_add(out, "\r\n", 2);

@@ -364,3 +364,36 @@ void h1_write_request_head(struct evbuffer *out, const struct http_head *req, in
     p = PUT_LIT(p, "\r\n");
     commit(out, &v, p);
 }
+
+void h1_write_response_head(struct evbuffer *out, const struct http_head *h, const char *reason,
+                            size_t reason_len, int keep_length, const char *extra,
+                            size_t extra_len)
+{
+    struct h1_hop hop;
+    h1_hop_init(&hop, h);
+    size_t n = sizeof "HTTP/1.1 000 " - 1 + reason_len + 2 + extra_len + 2;
+    for (uint32_t i = 0; i < h->nfields; i++)
+        n += field_size(&h->fields[i]);
+    struct evbuffer_iovec v;
+    char *p = reserve(out, n, &v);
+    if (!p)
+        return;
+    int status = h->status >= 100 && h->status <= 999 ? h->status : 502;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\n");
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        const struct http_field *f = &h->fields[i];
+        enum name_kind k = name_kind(f->name, f->name_len);
+        if (kind_is_hop(k) || (k == NK_CLEN && !keep_length) || hop_listed(&hop, f->name, f->name_len))
+            continue;
+        p = put_field(p, f);
+    }
+    p = put(p, extra, extra_len);
+    p = PUT_LIT(p, "\r\n");
+    commit(out, &v, p);
+}

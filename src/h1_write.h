@@ -70,4 +70,12 @@ void h1_write_request_head(struct evbuffer *out, const struct http_head *req, in
                            int64_t content_length, const char *client_ip,
                            const char *default_host, int *chunked);
 
+/* Appends an HTTP/1.1 response head for a client: "HTTP/1.1 <status> <reason>", every field
+ * of <h> except hop-by-hop ones and (unless <keep_length>) Content-Length, then <extra>
+ * (complete "Name: value\r\n" lines the caller chose: framing, Connection) and the empty
+ * line, in one piece. A status outside 100..999 is written as 502. */
+void h1_write_response_head(struct evbuffer *out, const struct http_head *h, const char *reason,
+                            size_t reason_len, int keep_length, const char *extra,
+                            size_t extra_len);
+
 #endif

@@ -74,7 +74,7 @@ struct h2_session {
     struct listener_rt *l;
     struct bufferevent *bev;
     nghttp2_session *ng;
-    struct sockaddr_storage peer;
+    struct peer_addr peer;
     int tls;
     enum h2s_state state;
     uint64_t created_ms;
@@ -452,7 +452,7 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
         .w = s->w, .listener = s->l, .ops = &h2_stream_ops, .session = st, .req = &st->req,
         .has_body = !end_stream,
         .content_length = end_stream ? 0 : st->content_length,
-        .client = (const struct sockaddr *)&s->peer, .request_line = line,
+        .client = &s->peer, .request_line = line,
         .request_line_len = (size_t)n,
     };
     st->ex = exchange_start(&init);
@@ -973,7 +973,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     s->reset_tokens = RESET_BURST;
     s->close_why = DSC_CLIENT_CLOSE;
     s->reset_refill_ms = s->created_ms;
-    memcpy(&s->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    peer_addr_set(&s->peer, peer);
     TAILQ_INIT(&s->streams);
     TAILQ_INIT(&s->dead);
     s->timer = evtimer_new(w->base, timer_cb, s);
@@ -1125,7 +1125,7 @@ struct h2_session *h2s_upgrade(struct worker *w, struct listener_rt *l, struct b
     struct exchange_init init = {
         .w = w, .listener = l, .ops = &h2_stream_ops, .session = st, .req = &st->req,
         .has_body = 0, .content_length = 0,
-        .client = (const struct sockaddr *)&s->peer, .request_line = request_line,
+        .client = &s->peer, .request_line = request_line,
         .request_line_len = request_line_len,
     };
     st->ex = exchange_start(&init);

@@ -663,6 +663,46 @@ START_TEST(test_random_against_reference)
 }
 END_TEST
 
+static void check_response(const struct http_head *h, int keep_length, const char *extra,
+                           const char *want)
+{
+    struct evbuffer *out = evbuffer_new();
+    h1_write_response_head(out, h, "OK", 2, keep_length, extra, strlen(extra));
+    size_t n = evbuffer_get_length(out);
+    char *got = malloc(n + 1);
+    evbuffer_remove(out, got, n);
+    got[n] = '\0';
+    ck_assert_str_eq(got, want);
+    free(got);
+    evbuffer_free(out);
+}
+
+START_TEST(test_response_head)
+{
+    struct http_head h;
+    http_head_init(&h);
+    h.status = 200;
+    add(&h, "Content-Type", "text/plain");
+    add(&h, "Connection", "keep-alive, X-Private");
+    add(&h, "Keep-Alive", "timeout=5");
+    add(&h, "X-Private", "secret");
+    add(&h, "Transfer-Encoding", "chunked");
+    add(&h, "content-length", "5");
+    add(&h, "Set-Cookie", "a=b");
+    check_response(&h, 0, "Content-Length: 5\r\n",
+                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=b\r\n"
+                   "Content-Length: 5\r\n\r\n");
+    check_response(&h, 1, "",
+                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\n"
+                   "Set-Cookie: a=b\r\n\r\n");
+    h.status = 1000;   /* never from a parser; written as 502 rather than garbage */
+    check_response(&h, 0, "Connection: close\r\n",
+                   "HTTP/1.1 502 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=b\r\n"
+                   "Connection: close\r\n\r\n");
+    http_head_free(&h);
+}
+END_TEST
+
 static Suite *h1_write_suite(void)
 {
     Suite *s = suite_create("h1_write");
@@ -684,6 +724,7 @@ static Suite *h1_write_suite(void)
 
     tc = tcase_create("fields");
     tcase_add_test(tc, test_field_and_last_chunk);
+    tcase_add_test(tc, test_response_head);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reference");
