@@ -744,6 +744,9 @@ int main(int argc, char **argv)
         }
         log_info("admin listener on %s (/metrics, /status, /healthz)", cfg->admin->addr.text);
     }
+    /* The monitor's heartbeat timers go on the workers' bases, which have no lock: they are
+     * added here, before the worker threads start (see worker.h). */
+    d.monitor = notify_monitor_start(d.base, d.workers, d.nworkers);
     for (uint32_t i = 0; i < d.nworkers; i++)
         if (worker_start(&d.workers[i]) < 0) {
             log_error("cannot start worker thread %u", i);
@@ -753,7 +756,6 @@ int main(int argc, char **argv)
         for (size_t a = 0; a < cfg->listeners[i].naddrs; a++)
             log_info("listener %s on %s", cfg->listeners[i].name, cfg->listeners[i].addrs[a].text);
     log_info("ferry %s started: %u workers, config %s", FERRY_VERSION, cfg->workers, path);
-    d.monitor = notify_monitor_start(d.base, d.workers, d.nworkers);
     d.health = health_start(d.base, d.rt, d.workers, d.nworkers);
     if (notify_send("READY=1\nSTATUS=serving %zu listeners with %u workers", cfg->nlisteners,
                     cfg->workers) < 0)
@@ -767,11 +769,15 @@ out_workers:
     d.health = NULL;
     admin_stop(d.admin);   /* it reads the workers' pools: gone before they are */
     d.admin = NULL;
-    notify_monitor_free(d.monitor);   /* its timers live on the workers' bases */
     if (status != 0)
         for (uint32_t i = 0; i < d.nworkers; i++)
             if (d.workers[i].thread)
                 worker_request_stop(&d.workers[i]);
+    for (uint32_t i = 0; i < d.nworkers; i++)
+        worker_join(&d.workers[i]);
+    /* Its timers live on the workers' bases: freed once no worker thread runs them (the
+     * bases have no lock), before the bases go. */
+    notify_monitor_free(d.monitor);
     for (uint32_t i = 0; i < d.nworkers; i++)
         worker_join_and_free(&d.workers[i]);
     free(d.workers);

@@ -215,7 +215,7 @@ struct notify_monitor *notify_monitor_start(struct event_base *main_base, struct
     if (m->watchdog_usec) {
         log_info("watchdog: WATCHDOG=1 every %llums while every worker's event loop runs",
                  (unsigned long long)(tick_usec / 1000));
-        notify_send("WATCHDOG=1");   /* the workers were started just now */
+        notify_send("WATCHDOG=1");   /* the workers are about to start */
     }
     return m;
 fail:
@@ -235,7 +235,7 @@ void notify_monitor_free(struct notify_monitor *m)
 {
     if (!m)
         return;
-    /* event_free from this thread waits for a heartbeat callback running on a worker. */
+    /* Worker bases have no lock: called only once the worker threads were joined. */
     for (uint32_t i = 0; m->hb && i < m->nhb; i++)
         if (m->hb[i].ev)
             event_free(m->hb[i].ev);

@@ -1,9 +1,11 @@
 #include "worker.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "listener.h"
@@ -11,11 +13,17 @@
 #include "pool.h"
 #include "upstream.h"
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg);
-static void stop_cb(evutil_socket_t fd, short what, void *arg);
-static void swap_cb(evutil_socket_t fd, short what, void *arg);
+static void wake_cb(evutil_socket_t fd, short what, void *arg);
+static void handle_swap(struct worker *w);
 static void gc_cb(evutil_socket_t fd, short what, void *arg);
-static void health_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Mailbox bits (struct worker wake_pending): what other threads ask of the worker. */
+enum {
+    WAKE_STOP = 1u << 0,     /* close everything, end the loop */
+    WAKE_DRAIN = 1u << 1,    /* stop accepting, finish in-flight work, end the loop */
+    WAKE_SWAP = 1u << 2,     /* switch to pending_rt */
+    WAKE_HEALTH = 1u << 3,   /* a server's health changed */
+};
 
 void (*runtime_free_fn)(struct runtime *rt);
 
@@ -109,25 +117,33 @@ int worker_init(struct worker *w, int id, struct runtime *rt)
 {
     memset(w, 0, sizeof *w);
     w->id = id;
+    w->wake_fd = -1;
     TAILQ_INIT(&w->sessions);
     TAILQ_INIT(&w->idle_lru);
     TAILQ_INIT(&w->old_gens);
     TAILQ_INIT(&w->pools);
     pthread_rwlock_init(&w->lock, NULL);
     pthread_mutex_init(&w->swap_mu, NULL);
+    /* No base lock: only this worker's thread uses the base (see worker.h). */
     struct event_config *ec = event_config_new();
     if (!ec)
         return -1;
+    if (event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK) < 0) {
+        event_config_free(ec);
+        return -1;
+    }
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     if (!w->base)
         return -1;
-    w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
-    w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
-    w->swap_ev = event_new(w->base, -1, 0, swap_cb, w);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        log_error("worker %d: eventfd: %s", id, strerror(errno));
+        return -1;
+    }
+    w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
     w->gc_ev = event_new(w->base, -1, 0, gc_cb, w);
-    w->health_ev = event_new(w->base, -1, 0, health_cb, w);
-    if (!w->drain_ev || !w->stop_ev || !w->swap_ev || !w->gc_ev || !w->health_ev)
+    if (!w->wake_ev || !w->gc_ev || event_add(w->wake_ev, NULL) < 0)
         return -1;
     struct worker_gen *g = gen_build(w, rt);
     if (!g)
@@ -182,9 +198,8 @@ static void close_all_sessions(struct worker *w)
     }
 }
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg)
+static void handle_drain(struct worker *w)
 {
-    struct worker *w = arg;
     if (w->draining)
         return;
     w->draining = 1;
@@ -198,9 +213,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     maybe_exit(w);
 }
 
-static void stop_cb(evutil_socket_t fd, short what, void *arg)
+static void handle_stop(struct worker *w)
 {
-    struct worker *w = arg;
     w->draining = 1;
     stop_listeners(w);
     close_all_sessions(w);
@@ -208,9 +222,51 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(w->base, NULL);
 }
 
-void worker_request_drain(struct worker *w) { event_active(w->drain_ev, 0, 0); }
+/* ---- mailbox ----------------------------------------------------------------------- */
 
-void worker_request_stop(struct worker *w) { event_active(w->stop_ev, 0, 0); }
+/* Any thread. The release half of the fetch_or publishes what the sender wrote before (e.g.
+ * pending_rt) to the worker's acquiring exchange in wake_cb. Only the sender that finds the
+ * word empty writes the eventfd: the others' bits are taken by the same exchange, which the
+ * worker makes only after reading that write (so no wake-up is lost, and a burst of requests
+ * costs one write and one wake-up). */
+static void wake(struct worker *w, uint32_t bits)
+{
+    if (__atomic_fetch_or(&w->wake_pending, bits, __ATOMIC_ACQ_REL) != 0)
+        return;
+    uint64_t one = 1;
+    while (write(w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+    /* EAGAIN would mean a counter near 2^64: the worker is woken already. */
+}
+
+/* Worker thread (or main after the join). Reads the eventfd first, then takes the bits: a
+ * sender that finds the word empty after the exchange writes again, so the event fires once
+ * more (at worst a spurious wake-up that finds nothing). */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    uint64_t n;
+    while (read(fd, &n, sizeof n) < 0 && errno == EINTR)
+        ;
+    uint32_t bits = __atomic_exchange_n(&w->wake_pending, 0, __ATOMIC_ACQ_REL);
+    /* Stop before drain (a drain would only be undone), both before a swap (a draining
+     * worker declines it, releasing the runtime), health last (the pools of the new
+     * generation, if any, are the ones to act on; a draining worker skips it). */
+    if (bits & WAKE_STOP)
+        handle_stop(w);
+    if (bits & WAKE_DRAIN)
+        handle_drain(w);
+    if (bits & WAKE_SWAP)
+        handle_swap(w);
+    if ((bits & WAKE_HEALTH) && !w->draining)
+        pool_health_changed_all(w);
+}
+
+void worker_request_drain(struct worker *w) { wake(w, WAKE_DRAIN); }
+
+void worker_request_stop(struct worker *w) { wake(w, WAKE_STOP); }
+
+void worker_health_changed(struct worker *w) { wake(w, WAKE_HEALTH); }
 
 /* ---- reload ------------------------------------------------------------------------ */
 
@@ -223,7 +279,7 @@ void worker_request_swap(struct worker *w, struct runtime *rt)
     pthread_mutex_unlock(&w->swap_mu);
     if (old)
         runtime_unref(old);   /* superseded before the worker got to it */
-    event_active(w->swap_ev, 0, 0);
+    wake(w, WAKE_SWAP);
 }
 
 static struct listener_rt *find_listener(struct worker_gen *g, const char *name)
@@ -244,9 +300,8 @@ static void link_successors(struct worker_gen *old, struct worker_gen *g)
     }
 }
 
-static void swap_cb(evutil_socket_t fd, short what, void *arg)
+static void handle_swap(struct worker *w)
 {
-    struct worker *w = arg;
     pthread_mutex_lock(&w->swap_mu);
     struct runtime *rt = w->pending_rt;
     w->pending_rt = NULL;
@@ -320,15 +375,6 @@ void worker_gen_unref(struct worker *w, struct worker_gen *g)
 
 void worker_collect_pools(struct worker *w) { event_active(w->gc_ev, 0, 0); }
 
-void worker_health_changed(struct worker *w) { event_active(w->health_ev, 0, 0); }
-
-static void health_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct worker *w = arg;
-    if (!w->draining)
-        pool_health_changed_all(w);
-}
-
 static void gc_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -385,10 +431,17 @@ void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn 
     maybe_exit(w);
 }
 
+void worker_join(struct worker *w)
+{
+    if (w->thread) {
+        pthread_join(w->thread, NULL);
+        w->thread = 0;
+    }
+}
+
 void worker_join_and_free(struct worker *w)
 {
-    if (w->thread)
-        pthread_join(w->thread, NULL);
+    worker_join(w);
     if (w->base) {
         /* Deferred frees (sessions, connections) still queued: let them run. */
         event_base_loop(w->base, EVLOOP_NONBLOCK);
@@ -410,16 +463,13 @@ void worker_join_and_free(struct worker *w)
         runtime_unref(w->pending_rt);
     w->pending_rt = NULL;
     pthread_mutex_unlock(&w->swap_mu);
-    if (w->drain_ev)
-        event_free(w->drain_ev);
-    if (w->stop_ev)
-        event_free(w->stop_ev);
-    if (w->swap_ev)
-        event_free(w->swap_ev);
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    w->wake_fd = -1;
     if (w->gc_ev)
         event_free(w->gc_ev);
-    if (w->health_ev)
-        event_free(w->health_ev);
     if (w->base)
         event_base_free(w->base);
     pthread_rwlock_destroy(&w->lock);

@@ -1,6 +1,14 @@
 /* worker — one thread, one event_base, its own listening sockets, downstream sessions and
  * upstream pools. Nothing a worker touches on the request path is shared with another
- * worker except read-only config and per-server atomics (struct server_state). */
+ * worker except read-only config and per-server atomics (struct server_state).
+ *
+ * A worker's event_base is created with EVENT_BASE_FLAG_NOLOCK: libevent takes no mutex in
+ * event_add/del/active/pending on it (they run several times per request). So only the
+ * worker's own thread may touch its base and the events, timers, bufferevents and listeners
+ * on it — before worker_start (main, setting it up) and after the thread is joined (main,
+ * tearing it down) nobody else runs it. The one way in from another thread is the worker's
+ * mailbox: worker_request_drain/stop/swap and worker_health_changed set a bit in
+ * <wake_pending> and write its eventfd, which a read event on the worker's base watches. */
 #ifndef FERRY_WORKER_H
 #define FERRY_WORKER_H
 
@@ -138,9 +146,14 @@ struct worker {
     pthread_rwlock_t lock;                /* reload (write) vs the admin's renderers (read) */
     pthread_mutex_t swap_mu;
     struct runtime *pending_rt;           /* main -> worker: switch to it (under swap_mu) */
-    struct event *swap_ev;
-    struct event *gc_ev;                  /* frees unused generations and retired pools */
-    struct event *health_ev;              /* main -> worker: a server's health changed */
+    struct event *gc_ev;                  /* frees unused generations and retired pools
+                                             (activated by the worker thread only) */
+    /* The mailbox: other threads set WAKE_* bits in <wake_pending> (atomic) and, when it was
+     * empty, write <wake_fd> (an eventfd); <wake_ev> (EV_READ|EV_PERSIST on the worker's
+     * base) reads it, takes the bits and runs what they ask for. */
+    int wake_fd;
+    struct event *wake_ev;
+    uint32_t wake_pending;
     void (*swapped)(struct worker *w);    /* called on the worker thread after a switch */
     pthread_t thread;
 
@@ -151,8 +164,6 @@ struct worker {
     uint32_t idle_cap;                    /* worker share of max_idle_upstream_connections */
 
     int draining;
-    struct event *drain_ev;               /* main -> worker: stop accepting, finish, exit */
-    struct event *stop_ev;                /* main -> worker: shutdown timeout hit, exit now */
     void (*exited)(struct worker *w);     /* called on the worker thread after its loop ends */
     struct worker_stats stats;
 };
@@ -178,8 +189,14 @@ void runtime_unref(struct runtime *rt);
 /* Set by main: frees a runtime whose last reference went. */
 extern void (*runtime_free_fn)(struct runtime *rt);
 int worker_start(struct worker *w);       /* spawns the thread */
-void worker_request_drain(struct worker *w);   /* thread-safe */
-void worker_request_stop(struct worker *w);    /* thread-safe */
+/* Thread-safe (through the mailbox): drain = stop accepting, finish in-flight work, then
+ * end the loop; stop = close everything and end the loop now (shutdown_timeout, SIGQUIT). */
+void worker_request_drain(struct worker *w);
+void worker_request_stop(struct worker *w);
+/* Waits for the worker's thread to end (its loop must have been asked to: drain or stop);
+ * afterwards the caller may touch the worker's base. No-op if not started or joined. */
+void worker_join(struct worker *w);
+/* worker_join, then frees everything; also for a worker whose worker_init failed. */
 void worker_join_and_free(struct worker *w);
 
 /* A downstream connection starts (counted against the listener's max_connections) and
