@@ -330,14 +330,13 @@ static long parse_fields(const char *buf, size_t p, size_t end, struct h1_header
         p++;
         while (p < end && IS_OWS(buf[p]))
             p++;
-        val = val_end = p;
-        while (p < end && IS(buf[p], C_FIELD)) {
-            if (!IS_OWS(buf[p]))
-                val_end = p + 1;
+        val = p;
+        while (p < end && IS(buf[p], C_FIELD))
             p++;
-        }
         if (p >= end)
             break;
+        for (val_end = p; val_end > val && IS_OWS(buf[val_end - 1]); val_end--)
+            ;
         if (buf[p] != '\r') {   /* NUL, bare LF, other controls, DEL */
             ret = fail(e, 400, "invalid character in header field value");
             break;

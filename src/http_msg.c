@@ -32,7 +32,11 @@ char *http_head_copy(struct http_head *h, const char *s, size_t len)
 {
     struct arena_block *b = h->arena;
     if (!b || b->cap - b->used < len + 1) {
-        size_t cap = len + 1 > 2048 ? len + 1 : 2048;
+        /* The first block of a head fits glibc's per-thread cache (chunks up to 1 KiB), where
+         * a typical head's strings do; later ones are larger. */
+        size_t first = 1000 - sizeof *b, cap = h->arena ? 4096 : first;
+        if (cap < len + 1)
+            cap = len + 1;
         b = malloc(sizeof *b + cap);
         if (!b)
             return NULL;

@@ -17,6 +17,7 @@
 
 #include "admin.h"
 #include "dns.h"
+#include "evmem.h"
 #include "health.h"
 #include "config.h"
 #include "listener.h"
@@ -628,6 +629,7 @@ static int write_pid_file(const char *path)
 
 int main(int argc, char **argv)
 {
+    evmem_install();   /* before anything uses libevent (config_load may resolve names) */
     const char *path = "/etc/ferry/ferry.yaml";
     int test_only = 0;
     static const struct option opts[] = {
@@ -803,5 +805,6 @@ out:
         runtime_unref(d.rt);   /* the last reference: workers are gone */
     if (d.base)
         event_base_free(d.base);
+    evmem_thread_flush();
     return status;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* Reads start at READ_MIN bytes and double while the socket fills them, up to READ_MAX:
  * small requests do not allocate big chunks, a streamed body is read in few calls. */
@@ -93,9 +94,19 @@ static ssize_t read_some(struct sockio *so, struct evbuffer *in, size_t want)
 {
     struct evbuffer_iovec v[2];
     evbuffer_unfreeze(in, 0);   /* the bufferevent freezes its input's end against others */
-    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
     ssize_t n = -1;
-    if (nv <= 0) {
+    int nv = 0;
+    if (want <= READ_MIN) {
+        /* Small reads (requests, small responses) go through the stack: the input is
+         * usually empty, and reserving READ_MIN in it would malloc and later free a chunk
+         * that size for a hundred bytes. */
+        char buf[READ_MIN];
+        n = read(bufferevent_getfd(so->bev), buf, want);
+        if (n > 0 && evbuffer_add(in, buf, (size_t)n) < 0) {
+            errno = ENOMEM;
+            n = -1;
+        }
+    } else if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <= 0) {
         errno = ENOMEM;
     } else {
         struct iovec iov[2];

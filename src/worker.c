@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "evmem.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -168,6 +169,7 @@ static void *worker_main(void *arg)
              (unsigned long long)st->us_closed_error, (unsigned long long)st->us_closed_shutdown);
     if (w->exited)
         w->exited(w);
+    evmem_thread_flush();
     return NULL;
 }
 
