@@ -353,6 +353,8 @@ static const char *hash_key(const struct exchange *ex, size_t *len)
     return ex->client_ip;
 }
 
+static int may_retry(const struct exchange *ex, enum upstream_error err, int got_any, int reused);
+
 static void acquire(struct exchange *ex, int fresh)
 {
     size_t keylen = 0;
@@ -367,6 +369,8 @@ static void acquire(struct exchange *ex, int fresh)
     ex->server_addr = pool_server(p)->address;
     ex->attempt_ms = now_ms();
     enum upstream_error err;
+    /* (A body may outgrow its replay copy before a failure shows.) */
+    ex->wt.retryable = !ex->has_body && may_retry(ex, UPERR_RESET, 0, 1);
     struct upconn *c = pool_acquire(p, &ex->wt, fresh, &err);
     if (c)
         exchange_attach(ex, c);

@@ -797,7 +797,7 @@ static void h2u_watch_idle(struct upconn *c)
     /* Reading never stops on an h2 connection: closes, GOAWAY and PINGs are seen anyway. */
 }
 
-static int h2u_seems_alive(struct upconn *c)
+static int h2u_seems_alive(struct upconn *c, int cheap)
 {
     return c->state != UC_CLOSED && !c->no_new_streams;
 }

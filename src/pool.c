@@ -553,6 +553,9 @@ static uint64_t dial_wait_ms(const struct pool *p)
     return ms > p->up->queue_timeout_ms ? ms : p->up->queue_timeout_ms;
 }
 
+/* Below this idle time a retryable request takes a pooled connection without peeking. */
+#define PEEK_SKIP_IDLE_MS 1000
+
 struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
                             enum upstream_error *err)
 {
@@ -569,8 +572,12 @@ struct upconn *pool_acquire(struct pool *p, struct pool_waiter *wt, int fresh,
     while (!p->mux_mode && !fresh && !TAILQ_EMPTY(&p->idle)) {
         struct upconn *c = TAILQ_FIRST(&p->idle);
         /* The idle watch only sees what the loop has delivered; peek so that a close
-         * already queued in the kernel is not handed out. */
-        if (!c->ops->seems_alive(c)) {
+         * already queued in the kernel is not handed out — unless the request would be
+         * retried after such a failure anyway and the connection idled only briefly (under
+         * load, microseconds: a close in that window is rare), where the peek would cost a
+         * syscall per request for nothing nginx or HAProxy spend. */
+        int cheap = wt->retryable && now_ms() - c->idle_since_ms < PEEK_SKIP_IDLE_MS;
+        if (!c->ops->seems_alive(c, cheap)) {
             learn(p, now_ms() - c->idle_since_ms, "seen at reuse");
             pool_close(c, CLOSE_PEER_IDLE);
             continue;

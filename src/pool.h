@@ -67,8 +67,9 @@ struct upconn_ops {
     void (*abort)(struct upconn *c, void *st);
     /* No stream left: watch the idle connection for a close (and, h2, PING it). */
     void (*watch_idle)(struct upconn *c);
-    /* Non-blocking liveness probe before reuse: 1 = looks alive. */
-    int (*seems_alive)(struct upconn *c);
+    /* Non-blocking liveness probe before reuse: 1 = looks alive. <cheap>: skip what costs
+     * a syscall. */
+    int (*seems_alive)(struct upconn *c, int cheap);
     /* The pool closes the connection: fail what is still attached (h2 streams). */
     void (*closing)(struct upconn *c);
     /* Frees the protocol state (the pool frees the connection). */
@@ -115,6 +116,8 @@ struct pool_waiter {
     struct upconn *dialing;       /* the connection being dialled for it, if any */
     TAILQ_ENTRY(pool_waiter) link;
     int queued;
+    int retryable;                /* a reused connection failing before any response byte
+                                   * would be retried (idempotent, a retry left) */
 };
 
 struct tls_client;
