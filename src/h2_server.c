@@ -171,6 +171,28 @@ static void arm(struct event *ev, uint64_t ms)
 }
 
 static void stream_abort(struct h2_stream *st, int status, const char *why);
+/* Appends <s>[0..<n>) at <at> in <dst> as far as <cap> allows (the access log's request
+ * line); returns the new end. */
+static size_t put_bounded(char *dst, size_t cap, size_t at, const char *s, size_t n)
+{
+    if (at >= cap)
+        return at;
+    if (n > cap - at)
+        n = cap - at;
+    memcpy(dst + at, s, n);
+    return at + n;
+}
+
+static void put_status(char dst[4], int status)
+{
+    if (status < 100 || status > 999)
+        status = 502;
+    dst[0] = (char)('0' + status / 100);
+    dst[1] = (char)('0' + status / 10 % 10);
+    dst[2] = (char)('0' + status % 10);
+    dst[3] = '\0';
+}
+
 static void submit_simple_response(struct h2_session *s, int32_t id, int status);
 
 /* A stream's own deadlines (nginx applies the same per stream): a header block that does
@@ -400,7 +422,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 static void submit_simple_response(struct h2_session *s, int32_t id, int status)
 {
     char st[4];
-    snprintf(st, sizeof st, "%d", status);
+    put_status(st, status);
     nghttp2_nv nv[] = {
         { (uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE },
     };
@@ -446,14 +468,17 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     st->req.scheme = s->tls ? "https" : "http";
     st->req.scheme_len = (uint32_t)strlen(st->req.scheme);
     char line[512];
-    int n = snprintf(line, sizeof line, "%.*s %.*s HTTP/2.0", (int)st->req.method_len, st->req.method,
-                     (int)(st->req.path_len < 400 ? st->req.path_len : 400), st->req.path);
+    size_t n = put_bounded(line, sizeof line - 1, 0, st->req.method, st->req.method_len);
+    n = put_bounded(line, sizeof line - 1, n, " ", 1);
+    n = put_bounded(line, sizeof line - 1, n, st->req.path, st->req.path_len < 400 ? st->req.path_len : 400);
+    n = put_bounded(line, sizeof line - 1, n, " HTTP/2.0", 9);
+    line[n] = '\0';
     struct exchange_init init = {
         .w = s->w, .listener = s->l, .ops = &h2_stream_ops, .session = st, .req = &st->req,
         .has_body = !end_stream,
         .content_length = end_stream ? 0 : st->content_length,
         .client = &s->peer, .request_line = line,
-        .request_line_len = (size_t)n,
+        .request_line_len = n,
     };
     st->ex = exchange_start(&init);
     if (!st->ex) {
@@ -655,20 +680,24 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     st->resp_started = 1;
     struct http_head scratch;   /* lowercased names and the status digits live here */
     http_head_init(&scratch);
-    nghttp2_nv *nv = calloc(h->nfields + 2, sizeof *nv);
+    /* Most heads fit the stack. */
+    nghttp2_nv nv_stack[48];
+    nghttp2_nv *nv = h->nfields + 2 <= 48 ? nv_stack : calloc(h->nfields + 2, sizeof *nv);
     if (!nv) {
         nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     char status[4];
-    snprintf(status, sizeof status, "%03d", h->status);
+    put_status(status, h->status);
+    struct h1_hop hop;
+    h1_hop_init(&hop, h);
     size_t k = 0;
     nv[k++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
     for (uint32_t i = 0; i < h->nfields; i++) {
         const struct http_field *f = &h->fields[i];
         /* Connection-specific fields have no meaning in h2 and make clients fail the
          * response (RFC 9113 §8.2.2). Content-Length is set below from the framing. */
-        if (h1_field_is_hop(h, f) || h1_name_eq(f->name, f->name_len, "content-length"))
+        if (h1_hop_test(&hop, f) || h1_name_eq(f->name, f->name_len, "content-length"))
             continue;
         char *name = lower_copy(&scratch, f->name, f->name_len);
         if (!name)
@@ -679,8 +708,8 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     char cl[24];
     const struct http_field *orig_cl = http_head_get(h, "content-length");
     if (has_body && clen >= 0) {
-        int n = snprintf(cl, sizeof cl, "%lld", (long long)clen);
-        nv[k++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, (size_t)n,
+        size_t n = fmt_u64(cl, (uint64_t)clen);
+        nv[k++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, n,
                                 NGHTTP2_NV_FLAG_NONE };
     } else if (!has_body && orig_cl) {
         /* HEAD and 304 keep the length of the body they describe. */
@@ -693,7 +722,8 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
         log_warn("h2: cannot submit response on stream %d: %s", st->id, nghttp2_strerror(r));
     if (!has_body)
         st->resp_eof = 1;
-    free(nv);
+    if (nv != nv_stack)
+        free(nv);
     http_head_free(&scratch);
     session_send(s);
 }
