@@ -64,7 +64,7 @@ struct h1_session {
 
     struct event *timer;         /* idle / header deadline */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
-    struct evbuffer *tmp;
+    struct evbuffer *tmp;        /* request body pieces on their way to the exchange */
     struct sockio *io;          /* plain TCP: ferry reads and writes the socket itself */
 };
 
@@ -127,15 +127,12 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     if (s) {
         s->timer = evtimer_new(w->base, timer_cb, s);
         s->process_ev = event_new(w->base, -1, 0, process_cb, s);
-        s->tmp = evbuffer_new();
     }
-    if (!s || !s->timer || !s->process_ev || !s->tmp) {
+    if (!s || !s->timer || !s->process_ev) {
         if (s && s->timer)
             event_free(s->timer);
         if (s && s->process_ev)
             event_free(s->process_ev);
-        if (s && s->tmp)
-            evbuffer_free(s->tmp);
         free(s);
         conn_bufferevent_free(bev, tls);
         if (replaces)
@@ -470,6 +467,11 @@ static void read_body(struct h1_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
     const struct cfg_listener *c = s->l->cfg;
+    /* Made for the first body: most connections never carry one. */
+    if (!s->tmp && !(s->tmp = evbuffer_new())) {
+        send_error_and_close(s, 500, "out of memory");
+        return;
+    }
     while (s->state == HS_BODY && !s->req_paused && s->ex) {
         size_t len = evbuffer_get_length(in);
         if (!len)
@@ -624,7 +626,8 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     if (s->state == HS_DEAD) {
         exchange_free(s->done_ex);
         exchange_free(s->ex);
-        evbuffer_free(s->tmp);
+        if (s->tmp)
+            evbuffer_free(s->tmp);
         event_free(s->timer);
         event_free(s->process_ev);
         free(s);

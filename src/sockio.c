@@ -6,6 +6,7 @@
 #include <linux/sockios.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,14 +22,14 @@ struct sockio {
     struct evbuffer_cb_entry *out_watch;
     struct evbuffer_cb_entry *in_watch;
     struct event *read_ev;
-    struct event *deferred_ev;   /* DO_* in <pending> */
+    LIST_ENTRY(sockio) defer_link;   /* in the thread's queue while <pending> */
     bufferevent_data_cb read_cb;
     bufferevent_data_cb write_cb;
     bufferevent_event_cb event_cb;
     void *arg;
     uint64_t read_timeout_ms;
     size_t read_size;
-    int pending;
+    int pending;       /* DO_* */
     int reading;       /* the owner wants input */
     int suspended;     /* the input is at its high watermark */
     int queued;        /* the kernel's send queue when libevent last took over or timed out */
@@ -39,10 +40,41 @@ static int libevent_writes(const struct sockio *so)
     return (bufferevent_get_enabled(so->bev) & EV_WRITE) != 0;
 }
 
+/* Deferred work of all sockios of a thread goes through one event (a worker thread runs one
+ * event base): an event per connection would cost ~150 bytes of every idle connection. */
+LIST_HEAD(sockio_list, sockio);
+static __thread struct event *deferred_ev;
+static __thread struct event_base *deferred_base;
+static __thread struct sockio_list deferred;
+
+static void deferred_cb(evutil_socket_t fd, short what, void *arg);
+
+static int deferred_attach(struct event_base *base)
+{
+    if (deferred_ev)
+        return deferred_base == base ? 0 : -1;
+    if (!(deferred_ev = event_new(base, -1, 0, deferred_cb, NULL)))
+        return -1;
+    deferred_base = base;
+    LIST_INIT(&deferred);
+    return 0;
+}
+
+void sockio_thread_end(void)
+{
+    if (deferred_ev)
+        event_free(deferred_ev);
+    deferred_ev = NULL;
+    deferred_base = NULL;
+}
+
 static void defer(struct sockio *so, int what)
 {
-    if (!so->pending)
-        event_active(so->deferred_ev, 0, 1);
+    if (!so->pending) {
+        if (LIST_EMPTY(&deferred))
+            event_active(deferred_ev, 0, 1);
+        LIST_INSERT_HEAD(&deferred, so, defer_link);
+    }
     so->pending |= what;
 }
 
@@ -237,13 +269,8 @@ static void flush(struct sockio *so)
         so->write_cb(bev, so->arg);
 }
 
-static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+static void run_pending(struct sockio *so, int pending)
 {
-    struct sockio *so = arg;
-    (void)fd;
-    (void)what;
-    int pending = so->pending;
-    so->pending = 0;
     if (pending & DO_TRIGGER_READ) {
         /* The read callback may free us: the flush, if any, goes on in another turn. */
         if (pending & DO_FLUSH)
@@ -252,6 +279,28 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     flush(so);
+}
+
+static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    /* This turn's work only: what it defers again waits for the event's next run. A sockio
+     * freed meanwhile leaves the batch (LIST_REMOVE needs no head). */
+    struct sockio_list batch;
+    LIST_INIT(&batch);
+    struct sockio *so;
+    while ((so = LIST_FIRST(&deferred))) {
+        LIST_REMOVE(so, defer_link);
+        LIST_INSERT_HEAD(&batch, so, defer_link);
+    }
+    while ((so = LIST_FIRST(&batch))) {
+        LIST_REMOVE(so, defer_link);
+        int pending = so->pending;
+        so->pending = 0;
+        run_pending(so, pending);
+    }
 }
 
 static void read_tramp(struct bufferevent *bev, void *arg)
@@ -304,8 +353,7 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
     so->arg = arg;
     so->read_size = READ_MIN;
     so->read_ev = event_new(base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, read_ev_cb, so);
-    so->deferred_ev = event_new(base, -1, 0, deferred_cb, so);
-    if (so->read_ev && so->deferred_ev) {
+    if (so->read_ev && deferred_attach(base) == 0) {
         so->out_watch = evbuffer_add_cb(bufferevent_get_output(bev), output_cb, so);
         so->in_watch = evbuffer_add_cb(bufferevent_get_input(bev), input_cb, so);
     }
@@ -314,8 +362,6 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
             evbuffer_remove_cb_entry(bufferevent_get_output(bev), so->out_watch);
         if (so->read_ev)
             event_free(so->read_ev);
-        if (so->deferred_ev)
-            event_free(so->deferred_ev);
         free(so);
         return NULL;
     }
@@ -334,7 +380,8 @@ void sockio_free(struct sockio *so)
     evbuffer_remove_cb_entry(bufferevent_get_output(bev), so->out_watch);
     evbuffer_remove_cb_entry(bufferevent_get_input(bev), so->in_watch);
     event_free(so->read_ev);
-    event_free(so->deferred_ev);
+    if (so->pending)
+        LIST_REMOVE(so, defer_link);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     if (evbuffer_get_length(bufferevent_get_output(bev)))
         bufferevent_enable(bev, EV_WRITE);

@@ -48,4 +48,8 @@ void sockio_set_read_timeout(struct sockio *so, uint64_t ms);
  * BEV_TRIG_DEFER_CALLBACKS): bytes may wait in the input that no read event will announce. */
 void sockio_trigger_read(struct sockio *so);
 
+/* Frees the thread's deferred-work event: when a thread that used sockios ends, before its
+ * event base is freed. */
+void sockio_thread_end(void);
+
 #endif

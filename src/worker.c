@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
+#include "sockio.h"
 #include "upstream.h"
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg);
@@ -169,6 +170,7 @@ static void *worker_main(void *arg)
              (unsigned long long)st->us_closed_error, (unsigned long long)st->us_closed_shutdown);
     if (w->exited)
         w->exited(w);
+    sockio_thread_end();
     evmem_thread_flush();
     return NULL;
 }
