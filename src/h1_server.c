@@ -58,6 +58,9 @@ struct h1_session {
     int resp_chunked;
     int resp_started;
     int client_eof;
+    int client_closes;           /* this request asked to close (or is HTTP/1.0 without
+                                  * keep-alive): the client sends nothing after it */
+    int close_at_once;           /* no lingering close needed (see process_cb) */
     int draining;
     int tls;
     enum ds_close_reason close_why;  /* counted when the connection ends */
@@ -411,6 +414,7 @@ static void parse_head(struct h1_session *s)
     s->client_minor = r.msg.version_minor;
     s->head_request = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
     s->keep_alive = wants_keep_alive(s, &r);
+    s->client_closes = r.msg.conn_close || (r.msg.version_minor == 0 && !r.msg.conn_keep_alive);
     s->resp_started = 0;
     s->resp_chunked = 0;
     s->req_body = r.msg.body_kind;
@@ -644,6 +648,12 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
         else if (s->draining || s->w->draining)
             s->close_why = DSC_SHUTDOWN;
         s->state = HS_CLOSING;
+        /* The lingering close protects a response from the RST that bytes the client still
+         * sends would cause. A plain-TCP client that asked to close, whose request was read
+         * to its end and left nothing behind, sends none: close at once, as nginx does (the
+         * FIN follows the response). TLS lingers anyway, to send close_notify. */
+        s->close_at_once = s->client_closes && !body_left && !s->tls &&
+                           !evbuffer_get_length(bufferevent_get_input(s->bev));
         reading(s, 0);
         if (!evbuffer_get_length(bufferevent_get_output(s->bev)))
             close_session(s);
@@ -665,7 +675,7 @@ static void close_session(struct h1_session *s)
         exchange_downstream_abort(s->ex);
     /* We chose to close after a response: the client may still be sending (a body we did
      * not read, pipelined requests), and an RST now could destroy that response. */
-    int linger = s->state == HS_CLOSING && !s->client_eof;
+    int linger = s->state == HS_CLOSING && !s->client_eof && !s->close_at_once;
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);

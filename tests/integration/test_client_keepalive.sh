@@ -70,4 +70,48 @@ out=$($RAW "127.0.0.1:$PB" "$GET" read)
 assert_match "$out" '^H Keep-Alive: timeout=5(,|$)' "response carries Keep-Alive: timeout=5"
 out=$($RAW "127.0.0.1:$PA" "$GET" read)
 assert_no_match "$out" '^H Keep-Alive:' "no Keep-Alive header without keepalive_header_timeout"
+
+log "closing after the client's Connection: close"
+# The client asked to close and sends nothing more: ferry closes at once (the FIN follows
+# the response) instead of lingering, even while the client keeps its socket open. With
+# bytes after the request (pipelined), it lingers: closing then could turn them into an RST.
+_fds_eq() { [ "$(ferry_fds "$FERRY_PID")" -eq "$1" ]; }
+_has_closed() { grep -q '^CLOSED' "$1" 2>/dev/null; }
+close_hold() { # OUT REQUEST — reads to ferry's FIN, then holds the socket open 1.5 s
+    local out=$1
+    $PY -u - "127.0.0.1" "$PB" "$2" >"$out" <<'PY' &
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
+s.settimeout(5)
+while True:
+    try:
+        d = s.recv(65536)
+    except OSError as e:
+        print("ERROR", e)
+        sys.exit()
+    if not d:
+        break
+print("CLOSED")
+time.sleep(1.5)
+s.close()
+PY
+    _track $!
+    wait_for 5 _has_closed "$out"
+}
+fds0=$(ferry_fds "$FERRY_PID")
+if close_hold "$WORK/cc1.out" 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'; then
+    if wait_for 1 _fds_eq "$fds0"; then
+        pass "no lingering connection after the response to Connection: close"
+    else
+        fail "ferry still holds the connection ($(ferry_fds "$FERRY_PID") fds, $fds0 before)"
+    fi
+else
+    fail "no close after a Connection: close response ($(cat "$WORK/cc1.out" | head -3))"
+fi
+if close_hold "$WORK/cc2.out" 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\n'; then
+    assert_gt "$(ferry_fds "$FERRY_PID")" "$fds0" "with bytes after the request, ferry lingers"
+else
+    fail "no close after a Connection: close response with bytes after it"
+fi
 finish
