@@ -260,8 +260,20 @@ void peer_addr_set(struct peer_addr *p, const struct sockaddr *sa)
         memcpy(&p->addr.in6, sa, sizeof p->addr.in6);
         inet_ntop(AF_INET6, &p->addr.in6.sin6_addr, p->ip, sizeof p->ip);
     } else {
+        /* By hand: glibc's inet_ntop formats IPv4 with sprintf, once per connection. */
         memcpy(&p->addr.in, sa, sizeof p->addr.in);
-        inet_ntop(AF_INET, &p->addr.in.sin_addr, p->ip, sizeof p->ip);
+        const unsigned char *b = (const unsigned char *)&p->addr.in.sin_addr;
+        char *o = p->ip;
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                *o++ = '.';
+            if (b[i] >= 100)
+                *o++ = (char)('0' + b[i] / 100);
+            if (b[i] >= 10)
+                *o++ = (char)('0' + b[i] / 10 % 10);
+            *o++ = (char)('0' + b[i] % 10);
+        }
+        *o = '\0';
     }
 }
 
