@@ -150,8 +150,6 @@ static void *h1c_start(struct upconn *c, struct exchange *ex)
     h->resp_paused = 0;
     h->head_request = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     http_head_free(&h->trailers);
-    if (c->idle_timer)
-        event_del(c->idle_timer);
     write_request_head(c, ex);
     set_timeouts(c, exchange_read_timeout_ms(ex), pool_upstream(c->pool)->send_timeout_ms);
     if (h->io)

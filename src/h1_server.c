@@ -65,7 +65,9 @@ struct h1_session {
     int tls;
     enum ds_close_reason close_why;  /* counted when the connection ends */
 
-    struct event *timer;         /* idle / header deadline */
+    struct event *timer;         /* idle / header deadline (see arm_timer) */
+    uint64_t deadline_ms;        /* now_ms() clock; 0 = none */
+    uint64_t timer_at_ms;        /* when the timer is armed to fire; 0 = not armed */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
     struct evbuffer *tmp;        /* request body pieces on their way to the exchange */
     struct sockio *io;          /* plain TCP: ferry reads and writes the socket itself */
@@ -76,15 +78,29 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void close_session(struct h1_session *s);
 
+static void add_timer(struct h1_session *s, uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(s->timer, &tv);
+    s->timer_at_ms = now_ms() + ms;
+}
+
+/* The header/idle deadline moves with every request (client_header_timeout, then
+ * keepalive_timeout); re-adding the libevent timer each time would cost three timer-heap
+ * operations per request. The timer stays armed at or before the deadline instead, and
+ * when it fires early it re-arms for what is left. */
 static void arm_timer(struct h1_session *s, uint64_t ms)
 {
     if (!ms) {
-        event_del(s->timer);
+        s->deadline_ms = 0;
         return;
     }
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-    evtimer_add(s->timer, &tv);
+    s->deadline_ms = now_ms() + ms;
+    if (!s->timer_at_ms || s->timer_at_ms > s->deadline_ms)
+        add_timer(s, ms);
 }
+
+static void stop_timer(struct h1_session *s) { s->deadline_ms = 0; }
 
 /* Read timeouts change per request phase; the send timeout is set once (plain TCP) or with
  * each change (TLS: libevent's bufferevent_set_timeouts sets both). */
@@ -191,7 +207,7 @@ static void send_error_and_close(struct h1_session *s, int status, const char *w
     }
     s->state = HS_CLOSING;
     reading(s, 0);
-    event_del(s->timer);
+    stop_timer(s);
     if (!evbuffer_get_length(out))
         close_session(s);
 }
@@ -425,7 +441,7 @@ static void parse_head(struct h1_session *s)
     int has_body = r.msg.body_kind == H1_BODY_CHUNKED ||
                    (r.msg.body_kind == H1_BODY_LENGTH && r.msg.content_length > 0);
     int expect = r.msg.expect_continue && has_body && r.msg.version_minor == 1;
-    event_del(s->timer);
+    stop_timer(s);
 
     struct exchange_init init = {
         .w = s->w, .listener = s->l, .ops = &h1s_ops, .session = s, .req = &h,
@@ -613,6 +629,15 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h1_session *s = arg;
+    s->timer_at_ms = 0;
+    if (!s->deadline_ms)
+        return;
+    uint64_t now = now_ms();
+    if (now < s->deadline_ms) {
+        add_timer(s, s->deadline_ms - now);
+        return;
+    }
+    s->deadline_ms = 0;
     if (s->state == HS_HEAD) {
         send_error_and_close(s, 408, "client_header_timeout");
         return;

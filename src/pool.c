@@ -76,9 +76,25 @@ static void upconn_free_cb(evutil_socket_t fd, short what, void *arg)
     free(c);
 }
 
+static void add_idle_timer(struct upconn *c, uint64_t now, uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(c->idle_timer, &tv);
+    c->idle_timer_at_ms = now + ms;
+}
+
 static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    pool_close(arg, CLOSE_IDLE_TIMEOUT);
+    struct upconn *c = arg;
+    c->idle_timer_at_ms = 0;
+    if (!c->idle_deadline_ms || c->state != UC_IDLE)
+        return;
+    uint64_t now = now_ms();
+    if (now < c->idle_deadline_ms) {
+        add_idle_timer(c, now, c->idle_deadline_ms - now);
+        return;
+    }
+    pool_close(c, CLOSE_IDLE_TIMEOUT);
 }
 
 struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const struct cfg_server *srv,
@@ -398,8 +414,7 @@ static void unlink_idle(struct upconn *c)
     TAILQ_REMOVE(&p->w->idle_lru, c, lru_link);
     p->nidle--;
     p->w->nidle--;
-    if (c->idle_timer)
-        event_del(c->idle_timer);
+    c->idle_deadline_ms = 0;   /* the timer, if it fires, finds nothing to do */
 }
 
 static void count_close(struct pool *p, enum close_reason why)
@@ -755,8 +770,12 @@ static void arm_idle(struct upconn *c, uint64_t timeout)
     TAILQ_INSERT_HEAD(&w->idle_lru, c, lru_link);
     p->nidle++;
     w->nidle++;
-    struct timeval tv = { (time_t)(timeout / 1000), (suseconds_t)(timeout % 1000) * 1000 };
-    evtimer_add(c->idle_timer, &tv);
+    /* A connection goes idle after every response: rather than re-adding its timer each
+     * time (timer-heap work per request), the timer stays armed at or before the deadline
+     * and re-arms for the rest when it fires early. */
+    c->idle_deadline_ms = c->idle_since_ms + timeout;
+    if (!c->idle_timer_at_ms || c->idle_timer_at_ms > c->idle_deadline_ms)
+        add_idle_timer(c, c->idle_since_ms, timeout);
     c->ops->watch_idle(c);
     /* Oldest first: the least recently used connection is the likeliest to be stale. */
     uint32_t cap = idle_cap(p);
