@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "exchange.h"
@@ -21,6 +22,8 @@
 
 #define OUT_LOW_MARK ((size_t)64 * 1024)
 #define IN_HIGH_MARK ((size_t)128 * 1024)
+/* A plain connection idle this long gives back its bufferevent and sockio (see park). */
+#define PARK_AFTER_MS 250
 
 enum h1s_state {
     HS_IDLE,      /* between requests: keepalive_timeout runs (client_header_timeout first) */
@@ -71,6 +74,12 @@ struct h1_session {
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
     struct evbuffer *tmp;        /* request body pieces on their way to the exchange */
     struct sockio *io;          /* plain TCP: ferry reads and writes the socket itself */
+
+    /* Parking (see park): */
+    TAILQ_ENTRY(h1_session) idle_link;   /* in the thread's idle list while <in_idle_list> */
+    uint64_t idle_since_ms;
+    int in_idle_list;
+    int parked;                  /* process_ev waits for the client's next bytes or its close */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -89,15 +98,17 @@ static void add_timer(struct h1_session *s, uint64_t ms)
  * keepalive_timeout); re-adding the libevent timer each time would cost three timer-heap
  * operations per request. The timer stays armed at or before the deadline instead, and
  * when it fires early it re-arms for what is left. */
-static void arm_timer(struct h1_session *s, uint64_t ms)
+static uint64_t arm_timer(struct h1_session *s, uint64_t ms)   /* returns now_ms() or 0 */
 {
     if (!ms) {
         s->deadline_ms = 0;
-        return;
+        return 0;
     }
-    s->deadline_ms = now_ms() + ms;
+    uint64_t now = now_ms();
+    s->deadline_ms = now + ms;
     if (!s->timer_at_ms || s->timer_at_ms > s->deadline_ms)
         add_timer(s, ms);
+    return now;
 }
 
 static void stop_timer(struct h1_session *s) { s->deadline_ms = 0; }
@@ -139,6 +150,155 @@ static void process_cb(evutil_socket_t fd, short what, void *arg);
 
 static const struct ds_conn_ops h1_conn_ops;
 
+/* Gives <s> the bufferevent for its socket: ferry's own socket I/O for plain TCP, libevent's
+ * for TLS (or when a sockio cannot be had). Reading starts. */
+static void attach_io(struct h1_session *s, struct bufferevent *bev)
+{
+    s->bev = bev;
+    bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW_MARK, 0);
+    bufferevent_setwatermark(bev, EV_READ, 0, IN_HIGH_MARK);
+    set_read_timeout(s, 0);   /* (and the send timeout) */
+    if (!s->tls && (s->io = sockio_new(s->w->base, bev, read_cb, write_cb, event_cb, s))) {
+        sockio_read(s->io, 1);
+    } else {
+        bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
+}
+
+/* ---- parking ----
+ * An idle keep-alive connection needs its socket, its timer and a read event; its
+ * bufferevent (with two evbuffers and their callbacks) and its sockio are over 1 KiB that
+ * only a request uses. A plain connection idle for PARK_AFTER_MS with nothing buffered
+ * gives them back and waits with one read event; the client's next bytes (or its close)
+ * bring them back. The delay keeps busy connections from paying for this per request.
+ * Idle sessions of a thread queue in the order they became idle, so one timer finds those
+ * due. TLS connections keep their state (OpenSSL's buffers are tied to the SSL object). */
+TAILQ_HEAD(h1_idle_list, h1_session);
+static __thread struct h1_idle_list idle_list;
+static __thread struct event *park_timer;   /* pending while idle_list is not empty */
+static __thread int park_timer_armed;
+
+static void park_sweep_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_park_timer(uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(park_timer, &tv);
+    park_timer_armed = 1;
+}
+
+static void idle_list_remove(struct h1_session *s)
+{
+    if (!s->in_idle_list)
+        return;
+    TAILQ_REMOVE(&idle_list, s, idle_link);
+    s->in_idle_list = 0;
+    if (TAILQ_EMPTY(&idle_list) && park_timer_armed) {
+        event_del(park_timer);
+        park_timer_armed = 0;
+    }
+}
+
+/* <s> became idle at <now>: to the back of the queue. (Only plain sessions park.) */
+static void idle_list_push(struct h1_session *s, uint64_t now)
+{
+    if (!s->io)
+        return;
+    if (!park_timer) {
+        TAILQ_INIT(&idle_list);
+        if (!(park_timer = evtimer_new(s->w->base, park_sweep_cb, NULL)))
+            return;
+    }
+    if (s->in_idle_list)
+        TAILQ_REMOVE(&idle_list, s, idle_link);
+    TAILQ_INSERT_TAIL(&idle_list, s, idle_link);
+    s->in_idle_list = 1;
+    s->idle_since_ms = now;
+    if (!park_timer_armed)
+        arm_park_timer(PARK_AFTER_MS);
+}
+
+/* A parked session waits with its process event watching the socket (no deferred work is
+ * pending while idle); this puts it back to deferred work. */
+static void unpark_event(struct h1_session *s)
+{
+    event_del(s->process_ev);
+    event_assign(s->process_ev, s->w->base, -1, 0, process_cb, s);
+    s->parked = 0;
+    s->l->nparked--;
+}
+
+static void unpark_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_session *s = arg;
+    unpark_event(s);
+    struct bufferevent *bev = bufferevent_socket_new(s->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        log_warn("client connection closed: out of memory for its buffers");
+        close(fd);
+        s->close_why = DSC_ERROR;
+        close_session(s);
+        return;
+    }
+    /* The waiting bytes (or the EOF) are announced to the sockio on the next loop turn. */
+    attach_io(s, bev);
+    idle_list_push(s, now_ms());
+}
+
+static void park(struct h1_session *s)
+{
+    evutil_socket_t fd = bufferevent_getfd(s->bev);
+    event_assign(s->process_ev, s->w->base, fd, EV_READ, unpark_cb, s);
+    if (event_add(s->process_ev, NULL) < 0) {
+        event_assign(s->process_ev, s->w->base, -1, 0, process_cb, s);
+        return;   /* stays as it is */
+    }
+    s->parked = 1;
+    s->l->nparked++;
+    sockio_free(s->io);
+    s->io = NULL;
+    bufferevent_setfd(s->bev, -1);   /* the socket stays open: it is the parked connection */
+    bufferevent_free(s->bev);
+    s->bev = NULL;
+    if (s->tmp) {
+        evbuffer_free(s->tmp);
+        s->tmp = NULL;
+    }
+}
+
+static int parkable(const struct h1_session *s)
+{
+    return s->state == HS_IDLE && s->io && !s->ex && !s->done_ex &&
+           !evbuffer_get_length(bufferevent_get_input(s->bev)) &&
+           !evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+static void park_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    park_timer_armed = 0;
+    uint64_t now = now_ms();
+    struct h1_session *s;
+    while ((s = TAILQ_FIRST(&idle_list)) && s->idle_since_ms + PARK_AFTER_MS <= now) {
+        TAILQ_REMOVE(&idle_list, s, idle_link);
+        s->in_idle_list = 0;
+        if (parkable(s))
+            park(s);
+        else if (s->state == HS_IDLE && s->io)
+            idle_list_push(s, now);   /* e.g. its last response is still being written */
+    }
+    if (s)
+        arm_park_timer(s->idle_since_ms + PARK_AFTER_MS - now);
+}
+
+void h1_server_thread_end(void)
+{
+    if (park_timer)
+        event_free(park_timer);
+    park_timer = NULL;
+    park_timer_armed = 0;
+}
+
 struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
                            const struct sockaddr *peer, int tls, struct ds_conn *replaces)
 {
@@ -161,21 +321,11 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->base.ops = &h1_conn_ops;
     s->w = w;
     s->l = l;
-    s->bev = bev;
     s->tls = tls;
     s->close_why = DSC_CLIENT_CLOSE;
     peer_addr_set(&s->peer, peer);
     s->created_ms = now_ms();
-    bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_MARK, 0);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH_MARK);
-    set_read_timeout(s, 0);   /* (and the send timeout) */
-    if (!tls && (s->io = sockio_new(w->base, bev, read_cb, write_cb, event_cb, s))) {
-        sockio_read(s->io, 1);
-    } else {
-        /* TLS, or out of memory: libevent reads and writes. */
-        bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-    }
+    attach_io(s, bev);
     s->state = HS_IDLE;
     /* The first request gets client_header_timeout, as in nginx; later ones keepalive_timeout. */
     arm_timer(s, l->cfg->client_header_timeout_ms);
@@ -185,6 +335,8 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
         worker_conn_add(w, l, &s->base);
     if (evbuffer_get_length(bufferevent_get_input(s->bev)))
         read_cb(s->bev, s);
+    else
+        idle_list_push(s, s->created_ms);
     return s;
 }
 
@@ -301,6 +453,7 @@ static const struct downstream_ops h1s_ops;
 static struct bufferevent *hand_over(struct h1_session *s)
 {
     struct bufferevent *bev = s->bev;
+    idle_list_remove(s);
     sockio_free(s->io);
     s->io = NULL;
     s->bev = NULL;
@@ -686,10 +839,12 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     }
     s->state = HS_IDLE;
     set_read_timeout(s, 0);
-    arm_timer(s, s->l->cfg->keepalive_timeout_ms);
+    uint64_t now = arm_timer(s, s->l->cfg->keepalive_timeout_ms);
     reading(s, 1);
     if (evbuffer_get_length(bufferevent_get_input(s->bev)))
         parse_head(s);
+    else
+        idle_list_push(s, now ? now : now_ms());
 }
 
 static void close_session(struct h1_session *s)
@@ -704,9 +859,18 @@ static void close_session(struct h1_session *s)
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
     event_del(s->timer);
+    idle_list_remove(s);
     sockio_free(s->io);
     s->io = NULL;
-    conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
+    if (s->parked) {
+        evutil_closesocket(event_get_fd(s->process_ev));
+        unpark_event(s);
+        worker_conn_closed(s->w, s->l, &s->base);
+    } else if (s->bev) {
+        conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
+    } else {
+        worker_conn_closed(s->w, s->l, &s->base);   /* unparking failed: socket closed */
+    }
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
 }

@@ -20,4 +20,7 @@ struct h1_session;
 struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
                            const struct sockaddr *peer, int tls, struct ds_conn *replaces);
 
+/* Frees the thread's parking timer: when a worker thread ends, after its connections. */
+void h1_server_thread_end(void);
+
 #endif

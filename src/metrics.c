@@ -281,6 +281,16 @@ static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
         listener_label(b, &cfg->listeners[l]);
         evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
     }
+    family(b, "ferry_listener_connections_parked", "gauge",
+           "Idle HTTP/1.1 client connections holding no buffers.");
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        uint64_t n = 0;
+        for (uint32_t w = 0; w < v->nworkers; w++)
+            n += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nparked, __ATOMIC_RELAXED) : 0;
+        evbuffer_add(b, "ferry_listener_connections_parked{", 34);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
+    }
     family(b, "ferry_listener_requests_total", "counter", "Requests (HTTP/2: streams) received.");
     for (size_t l = 0; l < cfg->nlisteners; l++) {
         evbuffer_add(b, "ferry_listener_requests_total{", 30);

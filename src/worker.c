@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "evmem.h"
+#include "h1_server.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -170,6 +171,7 @@ static void *worker_main(void *arg)
              (unsigned long long)st->us_closed_error, (unsigned long long)st->us_closed_shutdown);
     if (w->exited)
         w->exited(w);
+    h1_server_thread_end();
     sockio_thread_end();
     evmem_thread_flush();
     return NULL;

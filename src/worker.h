@@ -94,6 +94,7 @@ struct listener_rt {
     struct evconnlistener **evl;          /* one per address */
     size_t nevl;
     uint32_t nconns;
+    uint32_t nparked;                     /* of them idle without buffers (h1_server park) */
     int paused;                           /* accept disabled at max_connections */
     int fd_starved;                       /* accept disabled: out of descriptors */
     struct event *accept_retry;           /* re-enables accept after fd starvation */
