@@ -315,21 +315,23 @@ static int parse_head(struct upconn *c, struct evbuffer *in)
         }
         return 1;   /* interim response (100, 103): the final one follows */
     }
+    /* The head points into the input buffer, not copied: the downstream writes (HTTP/1) or
+     * copies (nghttp2) it before exchange_upstream_head returns, and the bytes are drained
+     * only then. */
     struct http_head head;
     http_head_init(&head);
     head.status = resp.status;
     head.version_minor = resp.msg.version_minor;
-    head.reason = http_head_copy(&head, resp.reason, resp.reason_len);
+    head.reason = resp.reason;
     head.reason_len = (uint32_t)resp.reason_len;
     for (size_t i = 0; i < resp.msg.num_headers; i++) {
         const struct h1_header *f = &resp.msg.headers[i];
-        http_head_add(&head, f->name, f->name_len, f->value, f->value_len, 1);
+        http_head_add(&head, f->name, f->name_len, f->value, f->value_len, 0);
     }
     h->conn_close = resp.msg.conn_close ||
                     (resp.msg.version_minor == 0 && !resp.msg.conn_keep_alive);
     if (resp.msg.keep_alive_timeout > 0)
         c->hint_idle_ms = (uint64_t)resp.msg.keep_alive_timeout * 1000;
-    evbuffer_drain(in, (size_t)r);
 
     int has_body = 1;
     int64_t clen = -1;
@@ -356,6 +358,9 @@ static int parse_head(struct upconn *c, struct evbuffer *in)
         h->rs = RS_DONE;
     exchange_upstream_head(c->ex, &head, has_body, clen);
     http_head_free(&head);
+    if (c->state == UC_CLOSED)
+        return -1;
+    evbuffer_drain(in, (size_t)r);
     return 1;
 }
 
