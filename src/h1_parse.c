@@ -14,6 +14,9 @@
  */
 #include "h1_parse.h"
 
+#include "ascii.h"
+
+#include <stdint.h>
 #include <string.h>
 
 #define DEFAULT_MAX_HEAD 8192
@@ -153,15 +156,39 @@ static int match_version(const char *buf, size_t p, size_t end, int *major, int 
     static const char pat[] = "HTTP/d.d";
     size_t i;
 
-    for (i = 0; i < 8; i++) {
-        if (p + i >= end)
-            return 0;
-        if (pat[i] == 'd' ? !IS(buf[p + i], C_DIGIT) : buf[p + i] != pat[i])
+    if (p + 8 <= end) {   /* the usual case, in one comparison */
+        if (memcmp(buf + p, "HTTP/", 5) != 0 || !IS(buf[p + 5], C_DIGIT) || buf[p + 6] != '.' ||
+            !IS(buf[p + 7], C_DIGIT))
             return -1;
+    } else {
+        for (i = 0; i < 8; i++) {
+            if (p + i >= end)
+                return 0;
+            if (pat[i] == 'd' ? !IS(buf[p + i], C_DIGIT) : buf[p + i] != pat[i])
+                return -1;
+        }
     }
     *major = buf[p + 5] - '0';
     *minor = buf[p + 7] - '0';
     return 1;
+}
+
+/* The end of the run of field-value bytes (C_FIELD) from <p>. Eight bytes at a time while
+ * none is a control byte (< 0x20, HTAB included) or DEL; the byte loop decides the rest. */
+static inline __attribute__((always_inline)) size_t skip_field_bytes(const char *buf, size_t p, size_t end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t x, y;
+        memcpy(&x, buf + p, 8);
+        y = x ^ (ones * 0x7f);
+        if (((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs))
+            break;
+        p += 8;
+    }
+    while (p < end && IS(buf[p], C_FIELD))
+        p++;
+    return p;
 }
 
 /* Length of a start line cut short by the end of the buffer, not counting a final CR that
@@ -259,8 +286,7 @@ static long parse_status_line(const char *buf, size_t end, size_t max_line,
     else if (buf[p] != '\r')
         return fail(e, 502, "invalid status line");
     reason = p;
-    while (p < end && IS(buf[p], C_FIELD))
-        p++;
+    p = skip_field_bytes(buf, p, end);
     if (p >= end)
         goto more;
     if (buf[p] != '\r')
@@ -331,8 +357,7 @@ static long parse_fields(const char *buf, size_t p, size_t end, struct h1_header
         while (p < end && IS_OWS(buf[p]))
             p++;
         val = p;
-        while (p < end && IS(buf[p], C_FIELD))
-            p++;
+        p = skip_field_bytes(buf, p, end);
         if (p >= end)
             break;
         for (val_end = p; val_end > val && IS_OWS(buf[val_end - 1]); val_end--)
@@ -473,6 +498,30 @@ int h1_host_valid(const char *h, size_t n)
     return 1;
 }
 
+/* For a name whose length is already known to be the literal's. */
+#define NAME_IS_LIT(name, lit) ascii_eq_lower((name), (lit), sizeof(lit) - 1)
+
+/* One walk over a Connection value for the tokens that set flags in <m>. */
+static void connection_tokens(struct h1_message *m, const char *v, size_t n)
+{
+    size_t pos = 0, len;
+    const char *el;
+
+    while (list_next(v, n, &pos, &el, &len)) {
+        switch (len) {
+        case 5:
+            m->conn_close |= NAME_IS_LIT(el, "close");
+            break;
+        case 7:
+            m->conn_upgrade |= NAME_IS_LIT(el, "upgrade");
+            break;
+        case 10:
+            m->conn_keep_alive |= NAME_IS_LIT(el, "keep-alive");
+            break;
+        }
+    }
+}
+
 /* Walks the fields once, recording framing facts and connection flags in <m>. */
 static int scan_headers(struct h1_message *m, struct framing *f, int is_request, struct perr *e)
 {
@@ -486,38 +535,36 @@ static int scan_headers(struct h1_message *m, struct framing *f, int is_request,
 
         switch (nl) {
         case 14:
-            if (h1_name_eq(n, nl, "content-length") && add_content_length(f, v, vl) < 0)
+            if (NAME_IS_LIT(n, "content-length") && add_content_length(f, v, vl) < 0)
                 return (int)fail(e, 400, "invalid or conflicting Content-Length");
             break;
         case 17:
-            if (h1_name_eq(n, nl, "transfer-encoding"))
+            if (NAME_IS_LIT(n, "transfer-encoding"))
                 add_transfer_encoding(f, v, vl);
             break;
         case 4:
-            if (h1_name_eq(n, nl, "host")) {
+            if (NAME_IS_LIT(n, "host")) {
                 f->host_count++;
                 f->host = h;
             }
             break;
         case 10:
-            if (h1_name_eq(n, nl, "connection")) {
-                m->conn_close |= h1_list_has_token(v, vl, "close");
-                m->conn_keep_alive |= h1_list_has_token(v, vl, "keep-alive");
-                m->conn_upgrade |= h1_list_has_token(v, vl, "upgrade");
-            } else if (!is_request && h1_name_eq(n, nl, "keep-alive")) {
+            if (NAME_IS_LIT(n, "connection"))
+                connection_tokens(m, v, vl);
+            else if (!is_request && NAME_IS_LIT(n, "keep-alive")) {
                 parse_keep_alive(v, vl, &m->keep_alive_timeout);
             }
             break;
         case 7:
-            if (h1_name_eq(n, nl, "upgrade"))
+            if (NAME_IS_LIT(n, "upgrade"))
                 m->has_upgrade = 1;
             break;
         case 6:
-            if (is_request && h1_name_eq(n, nl, "expect") && h1_name_eq(v, vl, "100-continue"))
+            if (is_request && NAME_IS_LIT(n, "expect") && h1_name_eq(v, vl, "100-continue"))
                 m->expect_continue = 1;
             break;
         case 2:
-            if (is_request && h1_name_eq(n, nl, "te") && h1_list_has_token(v, vl, "trailers"))
+            if (is_request && NAME_IS_LIT(n, "te") && h1_list_has_token(v, vl, "trailers"))
                 m->has_te_trailers = 1;
             break;
         }

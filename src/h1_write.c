@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "h1_parse.h"
 
 /* ---- integers ---- */
@@ -109,10 +110,7 @@ static unsigned char lc(unsigned char c)
 /* h1_name_eq for a <name> already known to be as long as <lower> (<n> bytes, no NUL). */
 static int eq_lower(const char *name, const char *lower, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (lc((unsigned char)name[i]) != (unsigned char)lower[i])
-            return 0;
-    return 1;
+    return ascii_eq_lower(name, lower, n);
 }
 
 #define NAME_IS(name, len, lit) ((len) == sizeof(lit) - 1 && eq_lower((name), (lit), sizeof(lit) - 1))

@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 
+#include "ascii.h"
 #include "h1_parse.h"
 #include "h1_write.h"
 
@@ -169,6 +170,101 @@ START_TEST(test_request_fields)
     ck_assert(req.msg.conn_close);
     ck_assert(!req.msg.conn_keep_alive && !req.msg.conn_upgrade && !req.msg.has_upgrade);
     ck_assert(!req.msg.expect_continue && !req.msg.has_te_trailers);
+}
+END_TEST
+
+/* Every byte value at every position of a 24-byte field value and reason phrase: the
+ * parser scans them eight at a time, so each byte must be judged the same wherever it is. */
+static int is_field_byte(int b)
+{
+    return b == '\t' || (b >= 0x20 && b != 0x7f);
+}
+
+START_TEST(test_field_value_bytes)
+{
+    char buf[128], val[25];
+    const char *why;
+    int st, r;
+
+    for (int b = 0; b < 256; b++) {
+        for (int k = 0; k < 24; k++) {
+            memset(val, 'a', 24);
+            val[k] = (char)b;
+            val[24] = 0;
+            int n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+            memcpy(buf + n, val, 24);
+            n += 24;
+            memcpy(buf + n, "\r\n\r\n", 4);
+            n += 4;
+            r = parse_req(buf, (size_t)n, NULL, &st, &why);
+            if (is_field_byte(b)) {
+                ck_assert_msg(r == n, "byte 0x%02x at %d: %d", b, k, r);
+                /* OWS at either end is not part of the value */
+                int ows = b == ' ' || b == '\t';
+                const char *want = val + (k == 0 && ows);
+                if (k == 23 && ows)
+                    val[23] = 0;
+                ck_assert_msg(span_eq(req.msg.headers[1].value, req.msg.headers[1].value_len, want),
+                              "byte 0x%02x at %d: value", b, k);
+                val[23] = (char)(k == 23 ? b : 'a');
+            } else {
+                ck_assert_msg(r < 0 && st == 400, "byte 0x%02x at %d: %d/%d", b, k, r, st);
+            }
+
+            n = snprintf(buf, sizeof buf, "HTTP/1.1 200 ");
+            memcpy(buf + n, val, 24);
+            n += 24;
+            memcpy(buf + n, "\r\n\r\n", 4);
+            n += 4;
+            r = h1_parse_response(buf, (size_t)n, NULL, 0, 0, &resp, &why);
+            if (is_field_byte(b))
+                ck_assert_msg(r == n && span_eq(resp.reason, resp.reason_len, val),
+                              "reason byte 0x%02x at %d: %d", b, k, r);
+            else
+                ck_assert_msg(r < 0, "reason byte 0x%02x at %d: %d", b, k, r);
+        }
+    }
+}
+END_TEST
+
+/* ascii_eq_lower against a byte-wise reference: every byte value at every position of
+ * names of 2 to 17 bytes (the word-wise paths: < 4, 4..7, 8 and over, overlapping tails). */
+START_TEST(test_ascii_eq_lower)
+{
+    static const char *const lits[] = { "te", "via", "host", "expect", "upgrade", "trailers",
+                                         "keep-alive", "content-length", "x-forwarded-for",
+                                         "proxy-connection", "transfer-encoding" };
+    char name[32];
+    for (size_t l = 0; l < NELEM(lits); l++) {
+        size_t n = strlen(lits[l]);
+        for (size_t i = 0; i < n; i++)
+            name[i] = (char)(lits[l][i] >= 'a' && lits[l][i] <= 'z' ? lits[l][i] - 32 : lits[l][i]);
+        ck_assert_msg(ascii_eq_lower(name, lits[l], n), "%s in capitals", lits[l]);
+        for (size_t pos = 0; pos < n; pos++) {
+            memcpy(name, lits[l], n);
+            for (int b = 0; b < 256; b++) {
+                name[pos] = (char)b;
+                int want = b == (unsigned char)lits[l][pos] ||
+                           (b >= 'A' && b <= 'Z' && (b | 0x20) == (unsigned char)lits[l][pos]);
+                ck_assert_msg(ascii_eq_lower(name, lits[l], n) == want, "%s: byte 0x%02x at %zu",
+                              lits[l], b, pos);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_connection_tokens)
+{
+    const char *why;
+    int st;
+
+    ck_assert_int_gt(parse_req(R("GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive,CLOSE , upgrade\r\n\r\n"),
+                               NULL, &st, &why), 0);
+    ck_assert(req.msg.conn_close && req.msg.conn_keep_alive && req.msg.conn_upgrade);
+    ck_assert_int_gt(parse_req(R("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, keep-alive2, upgrades,"
+                                 " clos, , x-close\r\n\r\n"), NULL, &st, &why), 0);
+    ck_assert(!req.msg.conn_close && !req.msg.conn_keep_alive && !req.msg.conn_upgrade);
 }
 END_TEST
 
@@ -936,6 +1032,9 @@ static Suite *h1_suite(void)
     tc = tcase_create("request");
     tcase_add_loop_test(tc, test_valid_request, 0, (int)NELEM(valid_reqs));
     tcase_add_test(tc, test_request_fields);
+    tcase_add_test(tc, test_field_value_bytes);
+    tcase_add_test(tc, test_connection_tokens);
+    tcase_add_test(tc, test_ascii_eq_lower);
     tcase_add_loop_test(tc, test_bad_request, 0, (int)NELEM(bad_reqs));
     tcase_add_test(tc, test_early_errors);
     suite_add_tcase(s, tc);
