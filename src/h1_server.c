@@ -274,12 +274,21 @@ static int parkable(const struct h1_session *s)
            !evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
+/* Connections opened in a burst go idle together: park them a batch per loop turn, so that
+ * busy connections are not held up by thousands of parkings at once. */
+#define PARK_BATCH 256
+
 static void park_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     park_timer_armed = 0;
     uint64_t now = now_ms();
     struct h1_session *s;
+    int n = 0;
     while ((s = TAILQ_FIRST(&idle_list)) && s->idle_since_ms + PARK_AFTER_MS <= now) {
+        if (n++ == PARK_BATCH) {
+            arm_park_timer(0);
+            return;
+        }
         TAILQ_REMOVE(&idle_list, s, idle_link);
         s->in_idle_list = 0;
         if (parkable(s))
