@@ -872,8 +872,9 @@ static void close_session(struct h1_session *s)
     sockio_free(s->io);
     s->io = NULL;
     if (s->parked) {
-        evutil_closesocket(event_get_fd(s->process_ev));
-        unpark_event(s);
+        evutil_socket_t fd = event_get_fd(s->process_ev);
+        unpark_event(s);   /* (out of epoll before the descriptor is closed) */
+        evutil_closesocket(fd);
         worker_conn_closed(s->w, s->l, &s->base);
     } else if (s->bev) {
         conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
