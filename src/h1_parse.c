@@ -14,10 +14,10 @@
  */
 #include "h1_parse.h"
 
-#include "ascii.h"
-
 #include <stdint.h>
 #include <string.h>
+
+#include "ascii.h"
 
 #define DEFAULT_MAX_HEAD 8192
 #define DEFAULT_MAX_LINE 4096
@@ -551,9 +551,8 @@ static int scan_headers(struct h1_message *m, struct framing *f, int is_request,
         case 10:
             if (NAME_IS_LIT(n, "connection"))
                 connection_tokens(m, v, vl);
-            else if (!is_request && NAME_IS_LIT(n, "keep-alive")) {
+            else if (!is_request && NAME_IS_LIT(n, "keep-alive"))
                 parse_keep_alive(v, vl, &m->keep_alive_timeout);
-            }
             break;
         case 7:
             if (NAME_IS_LIT(n, "upgrade"))

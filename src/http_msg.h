@@ -38,8 +38,8 @@ void http_head_free(struct http_head *h);          /* frees fields and arena; h 
 /* Copies <len> bytes into the head's arena. Returns the stable copy or NULL (ENOMEM). */
 char *http_head_copy(struct http_head *h, const char *s, size_t len);
 
-/* Appends a field; the strings are copied unless <copy> is 0 (then they must already live
- * in this head's arena). Returns 0 or -1 (ENOMEM). */
+/* Appends a field; the strings are copied unless <copy> is 0 (then they must live in this
+ * head's arena, or outlive every use of the head). Returns 0 or -1 (ENOMEM). */
 int http_head_add(struct http_head *h, const char *name, size_t nlen, const char *value,
                   size_t vlen, int copy);
 
