@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "log.h"
 
 #define MS_DEFAULT_MIN_REFRESH 1000
@@ -705,7 +706,7 @@ static uint64_t max_refresh(const struct cfg_upstream *up)
 
 static void arm(struct dns_name *n, uint64_t ms)
 {
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(n->timer, &tv);
 }
 
@@ -918,7 +919,7 @@ static void srv_send_next(struct dns_name *n)
         return;
     }
     uint64_t ms = query_timeout(n->g->up->dns);
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     event_add(n->srv_ev, &tv);
 }
 

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "deadline.h"
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
@@ -64,8 +65,8 @@ static void set_timeouts(struct upconn *c, uint64_t read_ms, uint64_t write_ms)
         sockio_set_read_timeout(h->io, read_ms);
         return;
     }
-    struct timeval r = { (time_t)(read_ms / 1000), (suseconds_t)(read_ms % 1000) * 1000 };
-    struct timeval w = { (time_t)(write_ms / 1000), (suseconds_t)(write_ms % 1000) * 1000 };
+    struct timeval r = ms_timeval(read_ms);
+    struct timeval w = ms_timeval(write_ms);
     bufferevent_set_timeouts(c->bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
 }
 
@@ -94,7 +95,7 @@ static int h1c_init(struct upconn *c)
         bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     } else {
         uint64_t ms = pool_upstream(c->pool)->send_timeout_ms;
-        struct timeval w = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+        struct timeval w = ms_timeval(ms);
         bufferevent_set_timeouts(c->bev, NULL, ms ? &w : NULL);
     }
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);

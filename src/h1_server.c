@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exchange.h"
 #include "h1_parse.h"
 #include "h1_write.h"
@@ -68,9 +69,7 @@ struct h1_session {
     int tls;
     enum ds_close_reason close_why;  /* counted when the connection ends */
 
-    struct event *timer;         /* idle / header deadline (see arm_timer) */
-    uint64_t deadline_ms;        /* now_ms() clock; 0 = none */
-    uint64_t timer_at_ms;        /* when the timer is armed to fire; 0 = not armed */
+    struct deadline timer;       /* idle / header deadline (see arm_timer) */
     struct event *process_ev;    /* deferred work: free the finished exchange, next request */
     struct evbuffer *tmp;        /* request body pieces on their way to the exchange */
     struct sockio *io;          /* plain TCP: ferry reads and writes the socket itself */
@@ -87,31 +86,20 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void close_session(struct h1_session *s);
 
-static void add_timer(struct h1_session *s, uint64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-    evtimer_add(s->timer, &tv);
-    s->timer_at_ms = now_ms() + ms;
-}
-
-/* The header/idle deadline moves with every request (client_header_timeout, then
- * keepalive_timeout); re-adding the libevent timer each time would cost three timer-heap
- * operations per request. The timer stays armed at or before the deadline instead, and
- * when it fires early it re-arms for what is left. */
-static uint64_t arm_timer(struct h1_session *s, uint64_t ms)   /* returns now_ms() or 0 */
+/* The header/idle deadline (client_header_timeout, then keepalive_timeout) moves with every
+ * request: a lazy deadline timer. Returns now_ms(), or 0 for no deadline. */
+static uint64_t arm_timer(struct h1_session *s, uint64_t ms)
 {
     if (!ms) {
-        s->deadline_ms = 0;
+        deadline_clear(&s->timer);
         return 0;
     }
     uint64_t now = now_ms();
-    s->deadline_ms = now + ms;
-    if (!s->timer_at_ms || s->timer_at_ms > s->deadline_ms)
-        add_timer(s, ms);
+    deadline_set(&s->timer, now, ms);
     return now;
 }
 
-static void stop_timer(struct h1_session *s) { s->deadline_ms = 0; }
+static void stop_timer(struct h1_session *s) { deadline_clear(&s->timer); }
 
 /* Read timeouts change per request phase; the send timeout is set once (plain TCP) or with
  * each change (TLS: libevent's bufferevent_set_timeouts sets both). */
@@ -121,9 +109,7 @@ static void set_read_timeout(struct h1_session *s, uint64_t ms)
         sockio_set_read_timeout(s->io, ms);
         return;
     }
-    struct timeval r = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-    struct timeval wt = { (time_t)(s->l->cfg->send_timeout_ms / 1000),
-                          (suseconds_t)(s->l->cfg->send_timeout_ms % 1000) * 1000 };
+    struct timeval r = ms_timeval(ms), wt = ms_timeval(s->l->cfg->send_timeout_ms);
     bufferevent_set_timeouts(s->bev, ms ? &r : NULL, s->l->cfg->send_timeout_ms ? &wt : NULL);
 }
 
@@ -183,7 +169,7 @@ static void park_sweep_cb(evutil_socket_t fd, short what, void *arg);
 
 static void arm_park_timer(uint64_t ms)
 {
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(park_timer, &tv);
     park_timer_armed = 1;
 }
@@ -313,12 +299,12 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
 {
     struct h1_session *s = calloc(1, sizeof *s);
     if (s) {
-        s->timer = evtimer_new(w->base, timer_cb, s);
+        s->timer.ev = evtimer_new(w->base, timer_cb, s);
         s->process_ev = event_new(w->base, -1, 0, process_cb, s);
     }
-    if (!s || !s->timer || !s->process_ev) {
-        if (s && s->timer)
-            event_free(s->timer);
+    if (!s || !s->timer.ev || !s->process_ev) {
+        if (s && s->timer.ev)
+            event_free(s->timer.ev);
         if (s && s->process_ev)
             event_free(s->process_ev);
         free(s);
@@ -467,7 +453,7 @@ static struct bufferevent *hand_over(struct h1_session *s)
     s->io = NULL;
     s->bev = NULL;
     s->state = HS_DEAD;
-    event_del(s->timer);
+    deadline_stop(&s->timer);
     event_active(s->process_ev, 0, 0);
     return bev;
 }
@@ -791,15 +777,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h1_session *s = arg;
-    s->timer_at_ms = 0;
-    if (!s->deadline_ms)
+    if (!deadline_fired(&s->timer))
         return;
-    uint64_t now = now_ms();
-    if (now < s->deadline_ms) {
-        add_timer(s, s->deadline_ms - now);
-        return;
-    }
-    s->deadline_ms = 0;
     if (s->state == HS_HEAD) {
         send_error_and_close(s, 408, "client_header_timeout");
         return;
@@ -819,7 +798,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
         exchange_free(s->ex);
         if (s->tmp)
             evbuffer_free(s->tmp);
-        event_free(s->timer);
+        event_free(s->timer.ev);
         event_free(s->process_ev);
         free(s);
         return;
@@ -867,7 +846,7 @@ static void close_session(struct h1_session *s)
     int linger = s->state == HS_CLOSING && !s->client_eof && !s->close_at_once;
     s->state = HS_DEAD;
     worker_conn_count_close(s->l, s->close_why);
-    event_del(s->timer);
+    deadline_stop(&s->timer);
     idle_list_remove(s);
     sockio_free(s->io);
     s->io = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deadline.h"
 #include "exchange.h"
 #include "h1_parse.h"
 #include "h1_write.h"
@@ -69,12 +70,6 @@ static struct pool *pool_of(struct h2u *s) { return s->c->pool; }
 static const char *up_name(struct h2u *s) { return pool_upstream(pool_of(s))->name; }
 static const char *srv_addr(struct h2u *s) { return pool_server(pool_of(s))->address; }
 
-static void tv_ms(struct timeval *tv, uint64_t ms)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
 /* ---- PING health ------------------------------------------------------------------- */
 
 static void arm_read_idle(struct h2u *s)
@@ -83,7 +78,7 @@ static void arm_read_idle(struct h2u *s)
     if (!ms || !s->ping_timer)
         return;
     struct timeval tv;
-    tv_ms(&tv, ms * pool_ping_backoff(pool_of(s)));
+    tv = ms_timeval(ms * pool_ping_backoff(pool_of(s)));
     evtimer_add(s->ping_timer, &tv);
 }
 
@@ -108,7 +103,7 @@ static void ping_timer_cb(evutil_socket_t fd, short what, void *arg)
     s->ping_outstanding = 1;
     nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, PING_DATA);
     struct timeval tv;
-    tv_ms(&tv, pool_upstream(pool_of(s))->h2_ping_timeout_ms);
+    tv = ms_timeval(pool_upstream(pool_of(s))->h2_ping_timeout_ms);
     evtimer_add(s->ping_timer, &tv);
     log_debug("upstream %s server %s: h2 connection silent, PING sent", up_name(s), srv_addr(s));
     flush(s);
@@ -134,7 +129,7 @@ static void touch_stream(struct h2u_stream *st)
 {
     if (st->timer && st->read_timeout_ms && st->ex) {
         struct timeval tv;
-        tv_ms(&tv, st->read_timeout_ms);
+        tv = ms_timeval(st->read_timeout_ms);
         evtimer_add(st->timer, &tv);
     }
 }
@@ -578,7 +573,7 @@ static int h2u_init(struct upconn *c)
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     struct timeval wt;
-    tv_ms(&wt, up->send_timeout_ms);
+    wt = ms_timeval(up->send_timeout_ms);
     bufferevent_set_timeouts(c->bev, NULL, up->send_timeout_ms ? &wt : NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     arm_read_idle(s);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deadline.h"
 #include "exchange.h"
 #include "h1_parse.h"
 #include "h1_write.h"
@@ -104,7 +105,7 @@ static void arm_timer(struct h2_session *s, uint64_t ms)
         event_del(s->timer);
         return;
     }
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(s->timer, &tv);
 }
 
@@ -166,7 +167,7 @@ static void arm(struct event *ev, uint64_t ms)
         event_del(ev);
         return;
     }
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(ev, &tv);
 }
 
@@ -1044,7 +1045,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    struct timeval wt = { (time_t)(lc->send_timeout_ms / 1000), (suseconds_t)(lc->send_timeout_ms % 1000) * 1000 };
+    struct timeval wt = ms_timeval(lc->send_timeout_ms);
     bufferevent_set_timeouts(bev, NULL, lc->send_timeout_ms ? &wt : NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     worker_conn_replace(w, replaces, &s->base);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "h1_parse.h"
 #include "log.h"
 #include "tls.h"
@@ -68,19 +69,13 @@ static uint64_t next_rand(struct health *h)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-static void tv_ms(struct timeval *tv, uint64_t ms)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
 static void schedule(struct hc_server *hs, uint64_t ms)
 {
     const struct cfg_health *c = hs->up->health;
     if (c->jitter_ms)
         ms += next_rand(hs->h) % (c->jitter_ms + 1);
     struct timeval tv;
-    tv_ms(&tv, ms);
+    tv = ms_timeval(ms);
     evtimer_add(hs->timer, &tv);
 }
 
@@ -488,7 +483,7 @@ static void start_check(evutil_socket_t fd, short what, void *arg)
     }
     hs->cur = k;
     struct timeval tv;
-    tv_ms(&tv, hs->up->health->timeout_ms);
+    tv = ms_timeval(hs->up->health->timeout_ms);
     evtimer_add(k->timer, &tv);
     bufferevent_setcb(k->bev, read_cb, NULL, event_cb, k);
     if (bufferevent_socket_connect(k->bev, (const struct sockaddr *)&hs->srv->ss, (int)hs->srv->sslen) < 0)
@@ -534,7 +529,7 @@ struct health *health_start(struct event_base *base, struct runtime *rt, struct 
                 /* First checks spread over a short moment, not all at once. */
                 uint64_t ms = next_rand(h) % (up->health->interval_ms < 500 ? up->health->interval_ms : 500);
                 struct timeval tv;
-                tv_ms(&tv, ms);
+                tv = ms_timeval(ms);
                 evtimer_add(hs->timer, &tv);
             }
         }

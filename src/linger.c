@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "deadline.h"
 #include "worker.h"
 
 /* Long enough for a client to read a GOAWAY and close; short enough that a hostile one
@@ -122,7 +123,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    struct timeval tv = { LINGER_MS / 1000, (suseconds_t)(LINGER_MS % 1000) * 1000 };
+    struct timeval tv = ms_timeval(LINGER_MS);
     evtimer_add(g->timer, &tv);
     read_cb(bev, g);
     write_cb(bev, g);

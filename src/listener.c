@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "h1_server.h"
 #include "h2_server.h"
 #include "tls.h"
@@ -248,7 +249,7 @@ static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct so
     p->l = l;
     memcpy(&p->peer, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     uint64_t ms = l->cfg->tls->handshake_timeout_ms;
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     bufferevent_set_timeouts(p->bev, &tv, &tv);
     bufferevent_setcb(p->bev, NULL, NULL, handshake_event_cb, p);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "admin.h"
+#include "deadline.h"
 #include "dns.h"
 #include "evmem.h"
 #include "health.h"
@@ -130,7 +131,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     log_info("signal %d: graceful stop (shutdown_timeout %llums)", (int)sig, (unsigned long long)ms);
     for (uint32_t i = 0; i < d->nworkers; i++)
         worker_request_drain(&d->workers[i]);
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(d->shutdown_timer, &tv);
 }
 
@@ -218,8 +219,7 @@ static int start_ticket_rotation(struct daemon_state *d)
         d->ticket_timers[i] = event_new(d->base, -1, EV_PERSIST, rotate_tickets_cb, d->rt->tls[i]);
         if (!d->ticket_timers[i])
             return -1;
-        struct timeval tv = { (time_t)(t->ticket_key_rotation_ms / 1000),
-                              (suseconds_t)(t->ticket_key_rotation_ms % 1000) * 1000 };
+        struct timeval tv = ms_timeval(t->ticket_key_rotation_ms);
         event_add(d->ticket_timers[i], &tv);
     }
     return 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "h1_client.h"
 #include "h2_client.h"
 #include "log.h"
@@ -76,25 +77,11 @@ static void upconn_free_cb(evutil_socket_t fd, short what, void *arg)
     free(c);
 }
 
-static void add_idle_timer(struct upconn *c, uint64_t now, uint64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-    evtimer_add(c->idle_timer, &tv);
-    c->idle_timer_at_ms = now + ms;
-}
-
 static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upconn *c = arg;
-    c->idle_timer_at_ms = 0;
-    if (!c->idle_deadline_ms || c->state != UC_IDLE)
-        return;
-    uint64_t now = now_ms();
-    if (now < c->idle_deadline_ms) {
-        add_idle_timer(c, now, c->idle_deadline_ms - now);
-        return;
-    }
-    pool_close(c, CLOSE_IDLE_TIMEOUT);
+    if (deadline_fired(&c->idle) && c->state == UC_IDLE)
+        pool_close(c, CLOSE_IDLE_TIMEOUT);
 }
 
 struct pool *pool_new(struct worker *w, const struct cfg_upstream *up, const struct cfg_server *srv,
@@ -414,7 +401,7 @@ static void unlink_idle(struct upconn *c)
     TAILQ_REMOVE(&p->w->idle_lru, c, lru_link);
     p->nidle--;
     p->w->nidle--;
-    c->idle_deadline_ms = 0;   /* the timer, if it fires, finds nothing to do */
+    deadline_clear(&c->idle);
 }
 
 static void count_close(struct pool *p, enum close_reason why)
@@ -447,12 +434,12 @@ static int dial(struct pool *p, struct pool_waiter *wt)
     c->created_ms = now_ms();
     c->ex = wt->ex;
     c->free_ev = event_new(p->w->base, -1, 0, upconn_free_cb, c);
-    c->idle_timer = evtimer_new(p->w->base, idle_timer_cb, c);
-    if (!c->free_ev || !c->idle_timer || updial_start(c) < 0) {
+    c->idle.ev = evtimer_new(p->w->base, idle_timer_cb, c);
+    if (!c->free_ev || !c->idle.ev || updial_start(c) < 0) {
         if (c->free_ev)
             event_free(c->free_ev);
-        if (c->idle_timer)
-            event_free(c->idle_timer);
+        if (c->idle.ev)
+            event_free(c->idle.ev);
         updial_free(c);
         free(c);
         return -1;
@@ -551,7 +538,7 @@ static int queue_waiter(struct pool *p, struct pool_waiter *wt, uint64_t ms)
     /* Made only for requests that do wait: most never do. */
     if (!wt->timer && !(wt->timer = evtimer_new(p->w->base, queue_timeout_cb, wt)))
         return -1;
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(ms);
     evtimer_add(wt->timer, &tv);
     TAILQ_INSERT_TAIL(&p->waiters, wt, link);
     wt->queued = 1;
@@ -770,12 +757,7 @@ static void arm_idle(struct upconn *c, uint64_t timeout)
     TAILQ_INSERT_HEAD(&w->idle_lru, c, lru_link);
     p->nidle++;
     w->nidle++;
-    /* A connection goes idle after every response: rather than re-adding its timer each
-     * time (timer-heap work per request), the timer stays armed at or before the deadline
-     * and re-arms for the rest when it fires early. */
-    c->idle_deadline_ms = c->idle_since_ms + timeout;
-    if (!c->idle_timer_at_ms || c->idle_timer_at_ms > c->idle_deadline_ms)
-        add_idle_timer(c, c->idle_since_ms, timeout);
+    deadline_set(&c->idle, c->idle_since_ms, timeout);   /* after every response: lazy */
     c->ops->watch_idle(c);
     /* Oldest first: the least recently used connection is the likeliest to be stale. */
     uint32_t cap = idle_cap(p);
@@ -949,9 +931,9 @@ void pool_close(struct upconn *c, enum close_reason why)
     if (c->bev) {
         updial_release_bev(c);
     }
-    if (c->idle_timer) {
-        event_free(c->idle_timer);
-        c->idle_timer = NULL;
+    if (c->idle.ev) {
+        event_free(c->idle.ev);
+        c->idle.ev = NULL;
     }
     /* Callers up the stack may still look at c->state: free on the next loop turn. */
     event_active(c->free_ev, 0, 0);

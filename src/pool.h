@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "exchange.h"
 #include "metrics.h"
 
@@ -87,9 +88,7 @@ struct upconn {
     uint64_t idle_since_ms;       /* when it last became idle */
     uint32_t requests;            /* exchanges carried so far */
     uint64_t hint_idle_ms;        /* from the backend's Keep-Alive: timeout=N, 0 = none */
-    struct event *idle_timer;     /* armed at or before idle_deadline_ms (see arm_idle) */
-    uint64_t idle_deadline_ms;    /* now_ms() clock; 0 = not idle */
-    uint64_t idle_timer_at_ms;    /* when idle_timer fires; 0 = not armed */
+    struct deadline idle;         /* idle timeout while idle (a lazy timer, see arm_idle) */
     struct event *free_ev;
     TAILQ_ENTRY(upconn) pool_link;   /* pool idle list */
     TAILQ_ENTRY(upconn) lru_link;    /* worker idle LRU */

@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "deadline.h"
+
 /* Reads start at READ_MIN bytes and double while the socket fills them, up to READ_MAX:
  * small requests do not allocate big chunks, a streamed body is read in few calls. */
 #define READ_MIN ((size_t)16 * 1024)
@@ -97,8 +99,7 @@ static void arm_read(struct sockio *so)
         event_add(so->read_ev, NULL);
         return;
     }
-    struct timeval tv = { (time_t)(so->read_timeout_ms / 1000),
-                          (suseconds_t)(so->read_timeout_ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(so->read_timeout_ms);
     event_add(so->read_ev, &tv);
 }
 

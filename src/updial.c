@@ -12,16 +12,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "pool.h"
 #include "tls.h"
 #include "worker.h"
-
-static void tv_ms(struct timeval *tv, uint64_t ms)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
 
 static void fail(struct upconn *c, enum upstream_error err, const char *what, const char *why)
 {
@@ -107,7 +102,7 @@ int updial_start(struct upconn *c)
         c->dial_timer = evtimer_new(w->base, handshake_timeout_cb, c);
         if (!c->dial_timer)
             return -1;
-        tv_ms(&tv, up->connect_timeout_ms + up->tls->handshake_timeout_ms);
+        tv = ms_timeval(up->connect_timeout_ms + up->tls->handshake_timeout_ms);
         evtimer_add(c->dial_timer, &tv);
     } else {
         c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -115,7 +110,7 @@ int updial_start(struct upconn *c)
             return -1;
     }
     bufferevent_setcb(c->bev, NULL, NULL, dial_event_cb, c);
-    tv_ms(&tv, up->connect_timeout_ms);
+    tv = ms_timeval(up->connect_timeout_ms);
     bufferevent_set_timeouts(c->bev, &tv, &tv);
     if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&srv->ss, (int)srv->sslen) < 0) {
         log_warn("upstream %s server %s: connect: %s", up->name, srv->address, strerror(errno));
