@@ -163,20 +163,8 @@ static void *h1c_start(struct upconn *c, struct exchange *ex)
 static void h1c_send_body(struct upconn *c, void *st, struct evbuffer *data)
 {
     struct h1c *h = c->proto;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t len = evbuffer_get_length(data);
-    if (!len)
-        return;
-    if (h->req_chunked) {
-        char size[FMT_X64_MAX + 2];
-        size_t n = fmt_x64(size, len);
-        size[n++] = '\r';
-        size[n++] = '\n';
-        evbuffer_add(out, size, n);
-    }
-    evbuffer_add_buffer(out, data);
-    if (h->req_chunked)
-        evbuffer_add(out, "\r\n", 2);
+    if (evbuffer_get_length(data))
+        h1_write_body(bufferevent_get_output(c->bev), data, h->req_chunked);
 }
 
 static void finish_response(struct upconn *c);

@@ -964,17 +964,7 @@ static void op_response_body(void *arg, struct evbuffer *data)
         evbuffer_drain(data, len);
         return;
     }
-    struct evbuffer *out = bufferevent_get_output(s->bev);
-    if (s->resp_chunked) {
-        char size[FMT_X64_MAX + 2];
-        size_t n = fmt_x64(size, len);
-        size[n++] = '\r';
-        size[n++] = '\n';
-        evbuffer_add(out, size, n);
-    }
-    evbuffer_add_buffer(out, data);
-    if (s->resp_chunked)
-        evbuffer_add(out, "\r\n", 2);
+    h1_write_body(bufferevent_get_output(s->bev), data, s->resp_chunked);
 }
 
 static void op_response_end(void *arg, const struct http_head *trailers)

@@ -75,6 +75,21 @@ static char *put_field(char *p, const struct http_field *f)
     return p;
 }
 
+void h1_write_body(struct evbuffer *out, struct evbuffer *data, int chunked)
+{
+    if (!chunked) {
+        evbuffer_add_buffer(out, data);
+        return;
+    }
+    char size[FMT_X64_MAX + 2];
+    size_t n = fmt_x64(size, evbuffer_get_length(data));
+    size[n++] = '\r';
+    size[n++] = '\n';
+    evbuffer_add(out, size, n);
+    evbuffer_add_buffer(out, data);
+    evbuffer_add(out, "\r\n", 2);
+}
+
 void h1_write_field(struct evbuffer *out, const struct http_field *f)
 {
     struct evbuffer_iovec v;

@@ -20,6 +20,10 @@ struct evbuffer;
 size_t fmt_u64(char *dst, uint64_t v);
 size_t fmt_x64(char *dst, uint64_t v);
 
+/* Moves all of <data> (not empty) to the end of <out>: as one chunk of the chunked coding
+ * when <chunked>, as it is otherwise. */
+void h1_write_body(struct evbuffer *out, struct evbuffer *data, int chunked);
+
 /* Appends "Name: value\r\n". */
 void h1_write_field(struct evbuffer *out, const struct http_field *f);
 

@@ -499,6 +499,31 @@ END_TEST
 
 /* ---------------------------------------------------------------- fields and trailers */
 
+START_TEST(test_body)
+{
+    struct evbuffer *out = evbuffer_new(), *data = evbuffer_new();
+    evbuffer_add(data, "hello", 5);
+    h1_write_body(out, data, 0);
+    ck_assert_uint_eq(evbuffer_get_length(data), 0);
+    ck_assert_uint_eq(evbuffer_get_length(out), 5);
+    ck_assert(memcmp(evbuffer_pullup(out, -1), "hello", 5) == 0);
+    evbuffer_drain(out, 5);
+
+    char big[300];
+    memset(big, 'x', sizeof big);
+    evbuffer_add(data, big, sizeof big);
+    h1_write_body(out, data, 1);
+    ck_assert_uint_eq(evbuffer_get_length(data), 0);
+    ck_assert_uint_eq(evbuffer_get_length(out), 5 + sizeof big + 2);
+    const char *got = (const char *)evbuffer_pullup(out, -1);
+    ck_assert(memcmp(got, "12c\r\n", 5) == 0);
+    ck_assert(memcmp(got + 5, big, sizeof big) == 0);
+    ck_assert(memcmp(got + 5 + sizeof big, "\r\n", 2) == 0);
+    evbuffer_free(data);
+    evbuffer_free(out);
+}
+END_TEST
+
 START_TEST(test_field_and_last_chunk)
 {
     struct evbuffer *out = evbuffer_new();
@@ -723,6 +748,7 @@ static Suite *h1_write_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fields");
+    tcase_add_test(tc, test_body);
     tcase_add_test(tc, test_field_and_last_chunk);
     tcase_add_test(tc, test_response_head);
     suite_add_tcase(s, tc);
