@@ -317,8 +317,7 @@ static int parse_head(struct upconn *c, struct evbuffer *in)
         const struct h1_header *f = &resp.msg.headers[i];
         http_head_add(&head, f->name, f->name_len, f->value, f->value_len, 0);
     }
-    h->conn_close = resp.msg.conn_close ||
-                    (resp.msg.version_minor == 0 && !resp.msg.conn_keep_alive);
+    h->conn_close = h1_message_closes(&resp.msg);
     if (resp.msg.keep_alive_timeout > 0)
         c->hint_idle_ms = (uint64_t)resp.msg.keep_alive_timeout * 1000;
 

@@ -148,6 +148,13 @@ int h1_list_has_token(const char *value, size_t value_len, const char *token);
  * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer is NOT hop-by-hop. */
 int h1_is_hop_by_hop(const char *name, size_t name_len);
 
+/* True when the sender closes the connection after message <m> (RFC 9112 §9.3): it said
+ * "Connection: close", or it is HTTP/1.0 without "Connection: keep-alive". */
+static inline int h1_message_closes(const struct h1_message *m)
+{
+    return m->conn_close || (m->version_minor == 0 && !m->conn_keep_alive);
+}
+
 /* True for a method that RFC 9110 §9.2.2 calls idempotent. */
 int h1_method_is_idempotent(const char *method, size_t len);
 

@@ -359,16 +359,16 @@ static void send_error_and_close(struct h1_session *s, int status, const char *w
         close_session(s);
 }
 
-/* Whether this response may keep the connection open; if not, why it will close. */
-static int wants_keep_alive(struct h1_session *s, const struct h1_request *r)
+/* Whether this response may keep the connection open; if not, why it will close. After
+ * client_closes is set for the request. */
+static int wants_keep_alive(struct h1_session *s)
 {
     const struct cfg_listener *c = s->l->cfg;
     if (s->draining || s->w->draining) {
         s->close_why = DSC_SHUTDOWN;
         return 0;
     }
-    if (c->keepalive_timeout_ms == 0 || r->msg.conn_close ||
-        (r->msg.version_minor == 0 && !r->msg.conn_keep_alive)) {
+    if (c->keepalive_timeout_ms == 0 || s->client_closes) {
         s->close_why = DSC_CLIENT_CLOSE;
         return 0;
     }
@@ -577,8 +577,8 @@ static void parse_head(struct h1_session *s)
     STAT_INC(listener_newest(s->l)->stats.requests_h1);
     s->client_minor = r.msg.version_minor;
     s->head_request = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
-    s->keep_alive = wants_keep_alive(s, &r);
-    s->client_closes = r.msg.conn_close || (r.msg.version_minor == 0 && !r.msg.conn_keep_alive);
+    s->client_closes = h1_message_closes(&r.msg);
+    s->keep_alive = wants_keep_alive(s);
     s->resp_started = 0;
     s->resp_chunked = 0;
     s->req_body = r.msg.body_kind;

@@ -265,6 +265,15 @@ START_TEST(test_connection_tokens)
     ck_assert_int_gt(parse_req(R("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, keep-alive2, upgrades,"
                                  " clos, , x-close\r\n\r\n"), NULL, &st, &why), 0);
     ck_assert(!req.msg.conn_close && !req.msg.conn_keep_alive && !req.msg.conn_upgrade);
+    ck_assert(!h1_message_closes(&req.msg));
+
+    /* who closes after the message */
+    ck_assert_int_gt(parse_req(R("GET / HTTP/1.0\r\n\r\n"), NULL, &st, &why), 0);
+    ck_assert(h1_message_closes(&req.msg));
+    ck_assert_int_gt(parse_req(R("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), NULL, &st, &why), 0);
+    ck_assert(!h1_message_closes(&req.msg));
+    ck_assert_int_gt(parse_req(R("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), NULL, &st, &why), 0);
+    ck_assert(h1_message_closes(&req.msg));
 }
 END_TEST
 
