@@ -20,6 +20,11 @@ static inline uint64_t ascii_lower8(uint64_t x)
     return x | (((ge_a & ~gt_z & ~x) & (ASCII_ONES8 * 0x80)) >> 2);
 }
 
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
 static inline uint64_t ascii_load8(const char *p)
 {
     uint64_t x;
@@ -49,11 +54,9 @@ static inline int ascii_eq_lower(const char *name, const char *lower, size_t n)
         memcpy(&d, lower + n - 4, 4);
         return (uint32_t)ascii_lower8(a) == b && (uint32_t)ascii_lower8(c) == d;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if ((ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch) != (unsigned char)lower[i])
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower((unsigned char)name[i]) != (unsigned char)lower[i])
             return 0;
-    }
     return 1;
 }
 

@@ -59,11 +59,6 @@ static const unsigned char cls[256] = {
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 #define IS_OWS(c) ((c) == ' ' || (c) == '\t')
 
-static unsigned char lc(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
 /* An error being reported: HTTP status for the client and a static reason for the log. */
 struct perr {
     int status;
@@ -84,7 +79,7 @@ int h1_name_eq(const char *name, size_t name_len, const char *lower)
     size_t i;
 
     for (i = 0; i < name_len; i++)
-        if (lower[i] == '\0' || lc((unsigned char)name[i]) != (unsigned char)lower[i])
+        if (lower[i] == '\0' || ascii_lower((unsigned char)name[i]) != (unsigned char)lower[i])
             return 0;
     return lower[i] == '\0';
 }
@@ -805,7 +800,7 @@ void h1_chunked_init(struct h1_chunked *c)
 
 static int hexval(unsigned char ch)
 {
-    return ch <= '9' ? ch - '0' : lc(ch) - 'a' + 10;
+    return ch <= '9' ? ch - '0' : ascii_lower(ch) - 'a' + 10;
 }
 
 enum h1_chunk_event h1_chunked_decode(struct h1_chunked *c, const char *in, size_t len,

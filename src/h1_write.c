@@ -117,18 +117,8 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_head *trailers)
 
 /* ---- field names ---- */
 
-static unsigned char lc(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-/* h1_name_eq for a <name> already known to be as long as <lower> (<n> bytes, no NUL). */
-static int eq_lower(const char *name, const char *lower, size_t n)
-{
-    return ascii_eq_lower(name, lower, n);
-}
-
-#define NAME_IS(name, len, lit) ((len) == sizeof(lit) - 1 && eq_lower((name), (lit), sizeof(lit) - 1))
+#define NAME_IS(name, len, lit) \
+    ((len) == sizeof(lit) - 1 && ascii_eq_lower((name), (lit), sizeof(lit) - 1))
 
 /* What a field name means to the request writer. NK_HOP and NK_CONNECTION together are
  * exactly h1_is_hop_by_hop; the others are the fields h1_write_request_head writes itself. */
@@ -137,28 +127,28 @@ enum name_kind { NK_OTHER, NK_HOP, NK_CONNECTION, NK_HOST, NK_CLEN, NK_EXPECT, N
 static enum name_kind name_kind(const char *n, size_t len)
 {
     switch (len) {
-    case 2: return eq_lower(n, "te", 2) ? NK_HOP : NK_OTHER;
-    case 4: return eq_lower(n, "host", 4) ? NK_HOST : NK_OTHER;
-    case 6: return eq_lower(n, "expect", 6) ? NK_EXPECT : NK_OTHER;
-    case 7: return eq_lower(n, "upgrade", 7) ? NK_HOP : NK_OTHER;
+    case 2: return ascii_eq_lower(n, "te", 2) ? NK_HOP : NK_OTHER;
+    case 4: return ascii_eq_lower(n, "host", 4) ? NK_HOST : NK_OTHER;
+    case 6: return ascii_eq_lower(n, "expect", 6) ? NK_EXPECT : NK_OTHER;
+    case 7: return ascii_eq_lower(n, "upgrade", 7) ? NK_HOP : NK_OTHER;
     case 10:
-        switch (lc((unsigned char)n[0])) {
-        case 'c': return eq_lower(n, "connection", 10) ? NK_CONNECTION : NK_OTHER;
-        case 'k': return eq_lower(n, "keep-alive", 10) ? NK_HOP : NK_OTHER;
+        switch (ascii_lower((unsigned char)n[0])) {
+        case 'c': return ascii_eq_lower(n, "connection", 10) ? NK_CONNECTION : NK_OTHER;
+        case 'k': return ascii_eq_lower(n, "keep-alive", 10) ? NK_HOP : NK_OTHER;
         default: return NK_OTHER;
         }
     case 14:
-        switch (lc((unsigned char)n[0])) {
-        case 'c': return eq_lower(n, "content-length", 14) ? NK_CLEN : NK_OTHER;
-        case 'h': return eq_lower(n, "http2-settings", 14) ? NK_HOP : NK_OTHER;
+        switch (ascii_lower((unsigned char)n[0])) {
+        case 'c': return ascii_eq_lower(n, "content-length", 14) ? NK_CLEN : NK_OTHER;
+        case 'h': return ascii_eq_lower(n, "http2-settings", 14) ? NK_HOP : NK_OTHER;
         default: return NK_OTHER;
         }
-    case 15: return eq_lower(n, "x-forwarded-for", 15) ? NK_XFF : NK_OTHER;
-    case 16: return eq_lower(n, "proxy-connection", 16) ? NK_HOP : NK_OTHER;
+    case 15: return ascii_eq_lower(n, "x-forwarded-for", 15) ? NK_XFF : NK_OTHER;
+    case 16: return ascii_eq_lower(n, "proxy-connection", 16) ? NK_HOP : NK_OTHER;
     case 17:
-        switch (lc((unsigned char)n[0])) {
-        case 't': return eq_lower(n, "transfer-encoding", 17) ? NK_HOP : NK_OTHER;
-        case 'x': return eq_lower(n, "x-forwarded-proto", 17) ? NK_XFP : NK_OTHER;
+        switch (ascii_lower((unsigned char)n[0])) {
+        case 't': return ascii_eq_lower(n, "transfer-encoding", 17) ? NK_HOP : NK_OTHER;
+        case 'x': return ascii_eq_lower(n, "x-forwarded-proto", 17) ? NK_XFP : NK_OTHER;
         default: return NK_OTHER;
         }
     default: return NK_OTHER;
