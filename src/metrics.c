@@ -262,6 +262,30 @@ static void listener_label(struct evbuffer *b, const struct cfg_listener *l)
     evbuffer_add(b, "\"", 1);
 }
 
+/* A uint32_t count of struct listener_rt at <off> for listener <l> of the current
+ * generation, summed over the workers (each writes its own; read here without a lock). */
+static uint64_t listener_gauge(const struct metrics_view *v, size_t l, size_t off)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < v->nworkers; w++)
+        if (current(v, w))
+            n += __atomic_load_n((const uint32_t *)((const char *)&v->workers[w].listeners[l] + off),
+                                 __ATOMIC_RELAXED);
+    return n;
+}
+
+static void listener_gauge_family(struct evbuffer *b, const struct metrics_view *v, const char *name,
+                                  const char *help, size_t off)
+{
+    const struct ferry_config *cfg = v->rt->cfg;
+    family(b, name, "gauge", help);
+    for (size_t l = 0; l < cfg->nlisteners; l++) {
+        evbuffer_add_printf(b, "%s{", name);
+        listener_label(b, &cfg->listeners[l]);
+        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)listener_gauge(v, l, off));
+    }
+}
+
 static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
 {
     const struct ferry_config *cfg = v->rt->cfg;
@@ -272,25 +296,11 @@ static void render_listeners(struct evbuffer *b, const struct metrics_view *v)
         evbuffer_add_printf(b, "} %llu\n",
                             (unsigned long long)listener_sum(v, l, offsetof(struct listener_stats, accepted)));
     }
-    family(b, "ferry_listener_connections_active", "gauge", "Client connections open.");
-    for (size_t l = 0; l < cfg->nlisteners; l++) {
-        uint64_t n = 0;
-        for (uint32_t w = 0; w < v->nworkers; w++)
-            n += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
-        evbuffer_add(b, "ferry_listener_connections_active{", 34);
-        listener_label(b, &cfg->listeners[l]);
-        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
-    }
-    family(b, "ferry_listener_connections_parked", "gauge",
-           "Idle HTTP/1.1 client connections holding no buffers.");
-    for (size_t l = 0; l < cfg->nlisteners; l++) {
-        uint64_t n = 0;
-        for (uint32_t w = 0; w < v->nworkers; w++)
-            n += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nparked, __ATOMIC_RELAXED) : 0;
-        evbuffer_add(b, "ferry_listener_connections_parked{", 34);
-        listener_label(b, &cfg->listeners[l]);
-        evbuffer_add_printf(b, "} %llu\n", (unsigned long long)n);
-    }
+    listener_gauge_family(b, v, "ferry_listener_connections_active", "Client connections open.",
+                          offsetof(struct listener_rt, nconns));
+    listener_gauge_family(b, v, "ferry_listener_connections_parked",
+                          "Idle HTTP/1.1 client connections holding no buffers.",
+                          offsetof(struct listener_rt, nparked));
     family(b, "ferry_listener_requests_total", "counter", "Requests (HTTP/2: streams) received.");
     for (size_t l = 0; l < cfg->nlisteners; l++) {
         evbuffer_add(b, "ferry_listener_requests_total{", 30);
@@ -586,9 +596,7 @@ static void render_status_process(struct evbuffer *b, const struct metrics_view 
 static void render_status_listener(struct evbuffer *b, const struct metrics_view *v, size_t l)
 {
     const struct ferry_config *cfg = v->rt->cfg;
-    uint64_t active = 0;
-    for (uint32_t w = 0; w < v->nworkers; w++)
-        active += current(v, w) ? __atomic_load_n(&v->workers[w].listeners[l].nconns, __ATOMIC_RELAXED) : 0;
+    uint64_t active = listener_gauge(v, l, offsetof(struct listener_rt, nconns));
     evbuffer_add_printf(b, "%s{\"name\":", l ? "," : "");
     json_str(b, cfg->listeners[l].name);
     evbuffer_add_printf(b, ",\"tls\":%s,\"connections\":%llu,\"accepted\":%llu,\"requests_http1\":%llu,"
