@@ -84,10 +84,7 @@ int h1_name_eq(const char *name, size_t name_len, const char *lower)
     return lower[i] == '\0';
 }
 
-/* Steps through a comma-separated list (RFC 9110 §5.6.1): sets <el,el_len> to the next
- * element with OWS trimmed (possibly empty) and returns 1, or returns 0 at the end.
- * <*pos> starts at 0. Quoted strings are not special: our lists hold tokens and digits. */
-static int list_next(const char *v, size_t n, size_t *pos, const char **el, size_t *el_len)
+int h1_list_next(const char *v, size_t n, size_t *pos, const char **el, size_t *el_len)
 {
     size_t s = *pos, e;
 
@@ -110,7 +107,7 @@ int h1_list_has_token(const char *value, size_t value_len, const char *token)
     size_t pos = 0, n;
     const char *el;
 
-    while (list_next(value, value_len, &pos, &el, &n))
+    while (h1_list_next(value, value_len, &pos, &el, &n))
         if (n > 0 && h1_name_eq(el, n, token))
             return 1;
     return 0;
@@ -399,7 +396,7 @@ static int add_content_length(struct framing *f, const char *v, size_t n)
     const char *el;
     uint64_t x;
 
-    while (list_next(v, n, &pos, &el, &len)) {
+    while (h1_list_next(v, n, &pos, &el, &len)) {
         if (len == 0)
             return -1;
         for (x = 0, i = 0; i < len; i++) {
@@ -423,7 +420,7 @@ static void add_transfer_encoding(struct framing *f, const char *v, size_t n)
     const char *el;
 
     f->te_seen = 1;
-    while (list_next(v, n, &pos, &el, &len)) {
+    while (h1_list_next(v, n, &pos, &el, &len)) {
         for (i = 0; i < len && IS(el[i], C_TCHAR); i++)
             ;
         if (len == 0 || i < len) {
@@ -447,7 +444,7 @@ static void parse_keep_alive(const char *v, size_t n, int64_t *timeout)
     const char *el;
     int64_t x;
 
-    while (list_next(v, n, &pos, &el, &len)) {
+    while (h1_list_next(v, n, &pos, &el, &len)) {
         if (len <= 8 || !h1_name_eq(el, 8, "timeout="))
             continue;
         for (x = 0, i = 8; i < len && IS(el[i], C_DIGIT) && x < 1000000000; i++)
@@ -502,7 +499,7 @@ static void connection_tokens(struct h1_message *m, const char *v, size_t n)
     size_t pos = 0, len;
     const char *el;
 
-    while (list_next(v, n, &pos, &el, &len)) {
+    while (h1_list_next(v, n, &pos, &el, &len)) {
         switch (len) {
         case 5:
             m->conn_close |= NAME_IS_LIT(el, "close");

@@ -148,6 +148,11 @@ int h1_list_has_token(const char *value, size_t value_len, const char *token);
  * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer is NOT hop-by-hop. */
 int h1_is_hop_by_hop(const char *name, size_t name_len);
 
+/* Steps through a comma-separated list (RFC 9110 §5.6.1): sets <el,el_len> to the next
+ * element with OWS trimmed (possibly empty) and returns 1, or returns 0 at the end.
+ * <*pos> starts at 0. Quoted strings are not special: our lists hold tokens and digits. */
+int h1_list_next(const char *v, size_t n, size_t *pos, const char **el, size_t *el_len);
+
 /* True when the sender closes the connection after message <m> (RFC 9112 §9.3): it said
  * "Connection: close", or it is HTTP/1.0 without "Connection: keep-alive". */
 static inline int h1_message_closes(const struct h1_message *m)

@@ -162,32 +162,15 @@ static int kind_is_hop(enum name_kind k)
 
 /* ---- hop-by-hop ---- */
 
-/* Steps through the comma-separated <list> from *<i> (0 at first, < <len>): skips commas
- * and OWS, then returns the element up to the next comma with trailing OWS trimmed, as
- * [*start, *end). The last element may be empty (a list ending in separators). */
-static void list_step(const char *list, size_t len, size_t *i, size_t *start, size_t *end)
-{
-    size_t j = *i;
-    while (j < len && (list[j] == ',' || list[j] == ' ' || list[j] == '\t'))
-        j++;
-    *start = j;
-    while (j < len && list[j] != ',')
-        j++;
-    *i = j;
-    while (j > *start && (list[j - 1] == ' ' || list[j - 1] == '\t'))
-        j--;
-    *end = j;
-}
-
-/* True when the comma-separated <list> holds <name> as an element (case-insensitive). */
+/* True when the comma-separated <list> holds <name> as an element (case-insensitive); an
+ * empty element names nothing. */
 static int list_has(const char *list, size_t len, const char *name, size_t nlen)
 {
-    size_t i = 0, start, end;
-    while (i < len) {
-        list_step(list, len, &i, &start, &end);
-        if (end - start == nlen && strncasecmp(list + start, name, nlen) == 0)
+    size_t pos = 0, n;
+    const char *el;
+    while (h1_list_next(list, len, &pos, &el, &n))
+        if (n && n == nlen && strncasecmp(el, name, nlen) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -218,17 +201,17 @@ static void hop_begin(struct h1_hop *hop, const struct http_head *h)
 /* Records the elements of one Connection value, split as list_has splits it. */
 static void hop_add_list(struct h1_hop *hop, const char *list, size_t len)
 {
-    size_t i = 0, start, end;
-    while (i < len && !hop->overflow) {
-        list_step(list, len, &i, &start, &end);
-        if (kind_is_hop(name_kind(list + start, end - start)))
-            continue;               /* names a field that is hop-by-hop anyway */
+    size_t pos = 0, n;
+    const char *el;
+    while (!hop->overflow && h1_list_next(list, len, &pos, &el, &n)) {
+        if (!n || kind_is_hop(name_kind(el, n)))
+            continue;               /* names no field, or one that is hop-by-hop anyway */
         if (hop->ntok == H1_HOP_TOKENS) {
             hop->overflow = 1;      /* h1_hop_test scans the head instead */
             break;
         }
-        hop->tok[hop->ntok].p = list + start;
-        hop->tok[hop->ntok].len = (uint32_t)(end - start);
+        hop->tok[hop->ntok].p = el;
+        hop->tok[hop->ntok].len = (uint32_t)n;
         hop->ntok++;
     }
 }

@@ -34,7 +34,7 @@ static int ref_list_has(const char *list, size_t len, const char *name, size_t n
         size_t end = i;
         while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
             end--;
-        if (end - start == nlen && strncasecmp(list + start, name, nlen) == 0)
+        if (end > start && end - start == nlen && strncasecmp(list + start, name, nlen) == 0)
             return 1;
     }
     return 0;
