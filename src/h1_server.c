@@ -886,19 +886,6 @@ static const struct ds_conn_ops h1_conn_ops = { ds_drain, ds_close_now };
 
 /* ---- downstream_ops: the exchange writes the response through these ---- */
 
-/* The first element of a Content-Length value ("5" of "5, 5": the parser accepted a list only
- * when its elements agree). */
-static size_t first_length(const struct http_field *cl, const char **start)
-{
-    size_t i = 0, n;
-    while (i < cl->value_len && (cl->value[i] == ' ' || cl->value[i] == '\t'))
-        i++;
-    for (n = 0; i + n < cl->value_len && cl->value[i + n] >= '0' && cl->value[i + n] <= '9'; n++)
-        ;
-    *start = cl->value + i;
-    return n;
-}
-
 #define EXTRA_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
 static void op_response_head(void *arg, const struct http_head *h, int has_body, int64_t clen)
@@ -920,9 +907,12 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
         /* HEAD and 304 keep the length of the body they describe. */
         const struct http_field *cl = http_head_get(h, "content-length");
         const char *v;
-        size_t vn;
+        size_t vn, pos = 0;
         if (cl && (s->head_request || h->status == 304)) {
-            if ((vn = first_length(cl, &v)) > 0 && vn <= FMT_U64_MAX) {
+            /* The first element: "5" of "5, 5" (a list was accepted only when its elements
+             * agree, and each is digits). */
+            if (h1_list_next(cl->value, cl->value_len, &pos, &v, &vn) && vn > 0 &&
+                vn <= FMT_U64_MAX) {
                 p = EXTRA_LIT(p, "Content-Length: ");
                 memcpy(p, v, vn);
                 p = EXTRA_LIT(p + vn, "\r\n");
