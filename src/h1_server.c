@@ -212,7 +212,7 @@ static void unpark_event(struct h1_session *s)
     event_del(s->process_ev);
     event_assign(s->process_ev, s->w->base, -1, 0, process_cb, s);
     s->parked = 0;
-    s->l->nparked--;
+    STAT_DEC(s->l->nparked);
 }
 
 static void unpark_cb(evutil_socket_t fd, short what, void *arg)
@@ -241,7 +241,7 @@ static void park(struct h1_session *s)
         return;   /* stays as it is */
     }
     s->parked = 1;
-    s->l->nparked++;
+    STAT_INC(s->l->nparked);
     sockio_free(s->io);
     s->io = NULL;
     bufferevent_setfd(s->bev, -1);   /* the socket stays open: it is the parked connection */

@@ -11,6 +11,7 @@
 #define STAT_ADD(field, n) \
     __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 #define STAT_INC(field) STAT_ADD(field, 1)
+#define STAT_DEC(field) STAT_ADD(field, -1)
 #define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* Why a client connection ended. */

@@ -399,7 +399,7 @@ static void unlink_idle(struct upconn *c)
     struct pool *p = c->pool;
     TAILQ_REMOVE(&p->idle, c, pool_link);
     TAILQ_REMOVE(&p->w->idle_lru, c, lru_link);
-    p->nidle--;
+    STAT_DEC(p->nidle);
     p->w->nidle--;
     deadline_clear(&c->idle);
 }
@@ -448,7 +448,7 @@ static int dial(struct pool *p, struct pool_waiter *wt)
         p->h2_dialing++;
         c->mux_dial = 1;
     }
-    p->nbusy++;
+    STAT_INC(p->nbusy);
     note_busy(p);
     p->w->stats.us_opened++;
     STAT_INC(p->stats.opened);
@@ -491,7 +491,7 @@ static void take_idle(struct upconn *c)
 {
     unlink_idle(c);
     c->state = UC_ACTIVE;
-    c->pool->nbusy++;
+    STAT_INC(c->pool->nbusy);
     note_busy(c->pool);
     if (c->is_h2)
         c->pool->h2_active++;
@@ -755,7 +755,7 @@ static void arm_idle(struct upconn *c, uint64_t timeout)
     c->idle_since_ms = now_ms();
     TAILQ_INSERT_HEAD(&p->idle, c, pool_link);
     TAILQ_INSERT_HEAD(&w->idle_lru, c, lru_link);
-    p->nidle++;
+    STAT_INC(p->nidle);
     w->nidle++;
     deadline_set(&c->idle, c->idle_since_ms, timeout);   /* after every response: lazy */
     c->ops->watch_idle(c);
@@ -779,7 +779,7 @@ static void go_idle(struct upconn *c)
         pool_close(c, p->up->keepalive == 0 ? CLOSE_POOL_FULL : CLOSE_IDLE_TIMEOUT);
         return;
     }
-    p->nbusy--;
+    STAT_DEC(p->nbusy);
     p->h2_active--;
     arm_idle(c, timeout);
 }
@@ -818,7 +818,7 @@ void pool_release(struct upconn *c, int reusable, enum close_reason why)
         pool_close(c, p->up->keepalive == 0 ? CLOSE_POOL_FULL : CLOSE_IDLE_TIMEOUT);
         return;
     }
-    p->nbusy--;
+    STAT_DEC(p->nbusy);
     arm_idle(c, timeout);
     if (p->nwaiters)
         serve_waiters(p);
@@ -908,7 +908,7 @@ void pool_close(struct upconn *c, enum close_reason why)
     if (c->state == UC_IDLE)
         unlink_idle(c);
     else {
-        p->nbusy--;
+        STAT_DEC(p->nbusy);
         if (c->is_h2 && c->state == UC_ACTIVE && c->ops)
             p->h2_active--;
     }

@@ -409,7 +409,7 @@ void worker_conn_add(struct worker *w, struct listener_rt *l, struct ds_conn *c)
     TAILQ_INSERT_TAIL(&w->sessions, c, link);
     c->l = l;
     w->nsessions++;
-    l->nconns++;
+    STAT_INC(l->nconns);
     worker_gen_ref(l->gen);
 }
 
@@ -424,7 +424,7 @@ void worker_conn_closed(struct worker *w, struct listener_rt *l, struct ds_conn 
 {
     TAILQ_REMOVE(&w->sessions, c, link);
     w->nsessions--;
-    l->nconns--;
+    STAT_DEC(l->nconns);
     if (l->gen == w->gen) {
         listener_fd_freed(l);
         if (l->paused && l->nconns < l->cfg->max_connections && !w->draining) {
