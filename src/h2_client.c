@@ -556,6 +556,7 @@ static int h2u_init(struct upconn *c)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     uint32_t guess = up->max_concurrent_streams < 100 ? up->max_concurrent_streams : 100;
     nghttp2_option_set_peer_max_concurrent_streams(opt, guess);
+    nghttp2_option_set_no_closed_streams(opt, 1);   /* no priority tree to keep them for */
     int r = nghttp2_session_client_new2(&s->ng, cbs, s, opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);

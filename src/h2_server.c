@@ -1026,6 +1026,10 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
+    /* nghttp2 keeps closed streams for the RFC 7540 priority tree, as many as the local
+     * SETTINGS_MAX_CONCURRENT_STREAMS, which it does not know (see add_settings_entry):
+     * every stream of a long-lived connection stayed allocated until it closed. */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     int r = nghttp2_session_server_new2(&s->ng, cbs, s, opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
