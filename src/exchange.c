@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "blockcache.h"
 #include "h1_parse.h"
 #include "log.h"
 #include "metrics.h"
@@ -279,7 +280,7 @@ void peer_addr_set(struct peer_addr *p, const struct sockaddr *sa)
 
 struct exchange *exchange_start(const struct exchange_init *in)
 {
-    struct exchange *ex = calloc(1, sizeof *ex);
+    struct exchange *ex = bc_calloc(1, sizeof *ex);
     if (!ex)
         return NULL;
     ex->w = in->w;
@@ -650,7 +651,7 @@ void exchange_free(struct exchange *ex)
         evbuffer_free(ex->replay);
     free(ex->request_line);
     worker_gen_unref(ex->w, ex->gen);
-    free(ex);
+    bc_free(ex);
 }
 
 const struct http_head *exchange_request_head(const struct exchange *ex) { return &ex->req; }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blockcache.h"
 #include "deadline.h"
 #include "h1_parse.h"
 #include "log.h"
@@ -358,7 +359,7 @@ static int h2_start(struct check *k)
     nghttp2_session_callbacks_set_on_header_callback(cbs, ng_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, ng_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, ng_stream_close);
-    int r = nghttp2_session_client_new(&k->ng, cbs, k);
+    int r = nghttp2_session_client_new3(&k->ng, cbs, k, NULL, bc_nghttp2_mem());
     nghttp2_session_callbacks_del(cbs);
     if (r != 0)
         return -1;

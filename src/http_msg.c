@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "blockcache.h"
+
 struct arena_block {
     struct arena_block *next;
     size_t used, cap;
@@ -21,10 +23,10 @@ void http_head_free(struct http_head *h)
     struct arena_block *b = h->arena;
     while (b) {
         struct arena_block *next = b->next;
-        free(b);
+        bc_free(b);
         b = next;
     }
-    free(h->fields);
+    bc_free(h->fields);
     http_head_init(h);
 }
 
@@ -37,7 +39,7 @@ char *http_head_copy(struct http_head *h, const char *s, size_t len)
         size_t first = 1000 - sizeof *b, cap = h->arena ? 4096 : first;
         if (cap < len + 1)
             cap = len + 1;
-        b = malloc(sizeof *b + cap);
+        b = bc_malloc(sizeof *b + cap);
         if (!b)
             return NULL;
         b->used = 0;
@@ -57,7 +59,7 @@ int http_head_add(struct http_head *h, const char *name, size_t nlen, const char
 {
     if (h->nfields == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : 16;
-        struct http_field *f = realloc(h->fields, cap * sizeof *f);
+        struct http_field *f = bc_realloc(h->fields, cap * sizeof *f);
         if (!f)
             return -1;
         h->fields = f;

@@ -16,9 +16,9 @@
 #include <yaml.h>
 
 #include "admin.h"
+#include "blockcache.h"
 #include "deadline.h"
 #include "dns.h"
-#include "evmem.h"
 #include "health.h"
 #include "config.h"
 #include "listener.h"
@@ -629,7 +629,7 @@ static int write_pid_file(const char *path)
 
 int main(int argc, char **argv)
 {
-    evmem_install();   /* before anything uses libevent (config_load may resolve names) */
+    bc_install();   /* before libevent or OpenSSL allocate (config_load may resolve names, load keys) */
     const char *path = "/etc/ferry/ferry.yaml";
     int test_only = 0;
     static const struct option opts[] = {
@@ -805,6 +805,6 @@ out:
         runtime_unref(d.rt);   /* the last reference: workers are gone */
     if (d.base)
         event_base_free(d.base);
-    evmem_thread_flush();
+    bc_thread_flush();
     return status;
 }

@@ -8,7 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "evmem.h"
+#include "blockcache.h"
 #include "h1_server.h"
 #include "listener.h"
 #include "log.h"
@@ -173,7 +173,7 @@ static void *worker_main(void *arg)
         w->exited(w);
     h1_server_thread_end();
     sockio_thread_end();
-    evmem_thread_flush();
+    bc_thread_flush();
     return NULL;
 }
 
