@@ -9,11 +9,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "blockcache.h"
 #include "deadline.h"
 #include "exchange.h"
 #include "h1_parse.h"
 #include "h1_write.h"
 #include "log.h"
+#include "outbatch.h"
 #include "updial.h"
 #include "worker.h"
 
@@ -56,6 +58,8 @@ struct h2u {
     struct event *ping_timer;           /* read-idle, then the PING's deadline */
     int in_ng;                          /* inside nghttp2 (recv/send): defer sends */
     int want_flush;
+    struct event *flush_ev;             /* flush_soon: after the loop turn's other events */
+    int flush_pending;
     int settling;
     int ping_outstanding;
     int ping_allowed;                   /* peer sent HEADERS/DATA since our last PING */
@@ -64,6 +68,7 @@ struct h2u {
 };
 
 static void flush(struct h2u *s);
+static void flush_soon(struct h2u *s);
 static void settle(struct h2u *s);
 
 static struct pool *pool_of(struct h2u *s) { return s->c->pool; }
@@ -397,10 +402,12 @@ static void flush(struct h2u *s)
         s->want_flush = 1;
         return;
     }
-    struct evbuffer *out = bufferevent_get_output(s->c->bev);
+    struct outbatch b;
+    outbatch_init(&b, bufferevent_get_output(s->c->bev));
+    size_t queued = evbuffer_get_length(b.out);
     s->in_ng = 1;
     int err = 0;
-    while (evbuffer_get_length(out) < OUT_HIGH_MARK) {
+    while (queued + outbatch_pending(&b) < OUT_HIGH_MARK) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(s->ng, &data);
         if (n < 0) {
@@ -410,8 +417,9 @@ static void flush(struct h2u *s)
         }
         if (n == 0)
             break;
-        evbuffer_add(out, data, (size_t)n);
+        outbatch_add(&b, data, (size_t)n);
     }
+    outbatch_flush(&b);
     s->in_ng = 0;
     s->want_flush = 0;
     if (err) {
@@ -419,6 +427,23 @@ static void flush(struct h2u *s)
         return;
     }
     settle(s);
+}
+
+/* Requests start, and their bodies arrive, from the client side's callbacks, often for many
+ * streams in one loop turn: their frames are serialized together once that turn is done. */
+static void flush_soon(struct h2u *s)
+{
+    if (s->flush_pending)
+        return;
+    s->flush_pending = 1;
+    event_active(s->flush_ev, 0, 0);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2u *s = arg;
+    s->flush_pending = 0;
+    flush(s);
 }
 
 /* Applies what nghttp2 reported: streams ended (pool capacity), SETTINGS (capacity),
@@ -539,9 +564,10 @@ static int h2u_init(struct upconn *c)
     TAILQ_INIT(&s->dead);
     s->rx = evbuffer_new();
     s->ping_timer = evtimer_new(w->base, ping_timer_cb, s);
+    s->flush_ev = event_new(w->base, -1, 0, flush_cb, s);
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
-    if (!s->rx || !s->ping_timer || nghttp2_session_callbacks_new(&cbs) != 0 ||
+    if (!s->rx || !s->ping_timer || !s->flush_ev || nghttp2_session_callbacks_new(&cbs) != 0 ||
         nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cbs);
         return -1;
@@ -557,7 +583,7 @@ static int h2u_init(struct upconn *c)
     uint32_t guess = up->max_concurrent_streams < 100 ? up->max_concurrent_streams : 100;
     nghttp2_option_set_peer_max_concurrent_streams(opt, guess);
     nghttp2_option_set_no_closed_streams(opt, 1);   /* no priority tree to keep them for */
-    int r = nghttp2_session_client_new2(&s->ng, cbs, s, opt);
+    int r = nghttp2_session_client_new3(&s->ng, cbs, s, opt, bc_nghttp2_mem());
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     if (r != 0)
@@ -711,7 +737,7 @@ static void *h2u_start(struct upconn *c, struct exchange *ex)
     TAILQ_INSERT_TAIL(&s->streams, st, link);
     pool_stream_opened(c);
     touch_stream(st);
-    flush(s);
+    flush_soon(s);
     return st;
 }
 
@@ -730,7 +756,7 @@ static void h2u_send_body(struct upconn *c, void *p, struct evbuffer *data)
         st->deferred = 0;
         nghttp2_session_resume_data(s->ng, st->id);
     }
-    flush(s);
+    flush_soon(s);
 }
 
 static void h2u_send_end(struct upconn *c, void *p, const struct http_head *trailers)
@@ -749,7 +775,7 @@ static void h2u_send_end(struct upconn *c, void *p, const struct http_head *trai
         st->deferred = 0;
         nghttp2_session_resume_data(s->ng, st->id);
     }
-    flush(s);
+    flush_soon(s);
 }
 
 static size_t h2u_output_pending(struct upconn *c, void *p)
@@ -766,7 +792,7 @@ static void h2u_pause_response(struct upconn *c, void *p, int pause)
     if (!pause && st->unconsumed && !st->closed) {
         nghttp2_session_consume(s->ng, st->id, st->unconsumed);
         st->unconsumed = 0;
-        flush(s);
+        flush_soon(s);
     }
 }
 
@@ -785,7 +811,7 @@ static void h2u_abort(struct upconn *c, void *p)
         nghttp2_session_consume(s->ng, st->id, st->unconsumed);
         st->unconsumed = 0;
     }
-    flush(s);
+    flush_soon(s);
 }
 
 static void h2u_watch_idle(struct upconn *c)
@@ -838,6 +864,8 @@ static void h2u_free(struct upconn *c)
     nghttp2_session_del(s->ng);
     if (s->ping_timer)
         event_free(s->ping_timer);
+    if (s->flush_ev)
+        event_free(s->flush_ev);
     if (s->rx)
         evbuffer_free(s->rx);
     free(s);

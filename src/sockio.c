@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "deadline.h"
+#include "log.h"
 
 /* Reads start at READ_MIN bytes and double while the socket fills them, up to READ_MAX:
  * small requests do not allocate big chunks, a streamed body is read in few calls. */
@@ -24,6 +25,10 @@ struct sockio {
     struct evbuffer_cb_entry *out_watch;
     struct evbuffer_cb_entry *in_watch;
     struct event *read_ev;
+    /* The read timeout runs from the last read while the owner wants input: a lazy deadline
+     * (its timer made at the first timeout set), not read_ev's own timeout, which costs
+     * timer-heap work on every read and every request of a pooled connection. */
+    struct deadline rto;
     LIST_ENTRY(sockio) defer_link;   /* in the thread's queue while <pending> */
     bufferevent_data_cb read_cb;
     bufferevent_data_cb write_cb;
@@ -89,18 +94,31 @@ static size_t read_high(const struct sockio *so)
     return high;
 }
 
+static void read_ended(struct sockio *so, short what);
+
 static void arm_read(struct sockio *so)
 {
     if (!so->reading || so->suspended) {
         event_del(so->read_ev);
+        deadline_clear(&so->rto);
         return;
     }
-    if (!so->read_timeout_ms) {
-        event_add(so->read_ev, NULL);
+    if (so->read_timeout_ms && !so->rto.ev) {
+        /* No timer could be made: read_ev carries the timeout. */
+        struct timeval tv = ms_timeval(so->read_timeout_ms);
+        event_add(so->read_ev, &tv);
         return;
     }
-    struct timeval tv = ms_timeval(so->read_timeout_ms);
-    event_add(so->read_ev, &tv);
+    event_add(so->read_ev, NULL);
+    if (so->read_timeout_ms)
+        deadline_set(&so->rto, now_ms(), so->read_timeout_ms);
+}
+
+static void read_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sockio *so = arg;
+    if (deadline_fired(&so->rto))
+        read_ended(so, BEV_EVENT_TIMEOUT);
 }
 
 /* The owner drained the input: below the high watermark, read again. */
@@ -200,6 +218,8 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
     if (high && len + (size_t)n >= high) {
         so->suspended = 1;
         arm_read(so);
+    } else if (so->read_timeout_ms && so->rto.ev) {
+        deadline_set(&so->rto, now_ms(), so->read_timeout_ms);   /* moved later: no timer work */
     }
     so->read_cb(so->bev, so->arg);   /* last: it may end the connection and free us */
 }
@@ -215,10 +235,15 @@ void sockio_set_read_timeout(struct sockio *so, uint64_t ms)
     if (ms == so->read_timeout_ms)
         return;
     so->read_timeout_ms = ms;
-    if (!ms && event_pending(so->read_ev, EV_TIMEOUT, NULL))
-        event_remove_timer(so->read_ev);
-    else
+    if (ms && !so->rto.ev)
+        so->rto.ev = evtimer_new(event_get_base(so->read_ev), read_timeout_cb, so);
+    if (!ms) {
+        deadline_clear(&so->rto);
+        if (event_pending(so->read_ev, EV_TIMEOUT, NULL))
+            event_remove_timer(so->read_ev);   /* set while no timer could be made */
+    } else {
         arm_read(so);
+    }
 }
 
 void sockio_trigger_read(struct sockio *so) { defer(so, DO_TRIGGER_READ); }
@@ -381,6 +406,8 @@ void sockio_free(struct sockio *so)
     evbuffer_remove_cb_entry(bufferevent_get_output(bev), so->out_watch);
     evbuffer_remove_cb_entry(bufferevent_get_input(bev), so->in_watch);
     event_free(so->read_ev);
+    if (so->rto.ev)
+        event_free(so->rto.ev);
     if (so->pending)
         LIST_REMOVE(so, defer_link);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
