@@ -41,7 +41,7 @@ struct h2u_stream {
     struct http_head trailers;        /* response trailers */
     struct http_head req_trailers;
     struct evbuffer *out;             /* request body waiting for nghttp2 */
-    struct event *timer;              /* read_timeout of the exchange */
+    struct deadline timer;            /* read_timeout of the exchange: moved by every frame */
     uint64_t read_timeout_ms;
     size_t unconsumed;                /* DATA received while the exchange was paused */
     unsigned head_done : 1, in_trailers : 1, req_end : 1, has_body : 1, deferred : 1,
@@ -125,18 +125,15 @@ static void stream_free(struct h2u_stream *st)
     http_head_free(&st->req_trailers);
     if (st->out)
         evbuffer_free(st->out);
-    if (st->timer)
-        event_free(st->timer);
-    free(st);
+    if (st->timer.ev)
+        event_free(st->timer.ev);
+    bc_free(st);
 }
 
 static void touch_stream(struct h2u_stream *st)
 {
-    if (st->timer && st->read_timeout_ms && st->ex) {
-        struct timeval tv;
-        tv = ms_timeval(st->read_timeout_ms);
-        evtimer_add(st->timer, &tv);
-    }
+    if (st->timer.ev && st->read_timeout_ms && st->ex)
+        deadline_set(&st->timer, now_ms(), st->read_timeout_ms);
 }
 
 /* Tells the exchange its stream failed; the stream stays until nghttp2 closes it. */
@@ -146,8 +143,8 @@ static void stream_fail(struct h2u_stream *st, enum upstream_error err)
     if (!ex)
         return;
     st->ex = NULL;
-    if (st->timer)
-        event_del(st->timer);
+    if (st->timer.ev)
+        deadline_clear(&st->timer);
     exchange_upstream_error(ex, err, st->sent_headers, st->got_any, st->reused);
 }
 
@@ -155,7 +152,7 @@ static void stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h2u_stream *st = arg;
     struct h2u *s = st->s;
-    if (!st->ex || st->closed)
+    if (!deadline_fired(&st->timer) || !st->ex || st->closed)
         return;
     log_warn("upstream %s server %s: read timed out on stream %d", up_name(s), srv_addr(s), st->id);
     nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
@@ -170,8 +167,8 @@ static void stream_complete(struct h2u_stream *st)
     if (!ex)
         return;
     st->ex = NULL;
-    if (st->timer)
-        event_del(st->timer);
+    if (st->timer.ev)
+        deadline_clear(&st->timer);
     if (!st->req_end || evbuffer_get_length(st->out))
         nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
     exchange_upstream_end(ex, st->trailers.nfields ? &st->trailers : NULL);
@@ -608,14 +605,6 @@ static int h2u_init(struct upconn *c)
     return 0;
 }
 
-static int is_lower(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] >= 'A' && s[i] <= 'Z')
-            return 0;
-    return 1;
-}
-
 /* <v> (not NUL-terminated) holds <word>, case-insensitively. */
 static int has_token(const char *v, size_t n, const char *word)
 {
@@ -627,7 +616,8 @@ static int has_token(const char *v, size_t n, const char *word)
 }
 
 /* Request head -> HTTP/2 header list. Connection-specific fields go (RFC 9113 §8.2.2),
- * Host becomes :authority, TE only as "trailers"; names are lower-cased into <scratch>. */
+ * Host becomes :authority, TE only as "trailers"; <scratch> holds X-Forwarded-For and
+ * Content-Length. */
 static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, char *scratch,
                             size_t scap, int *has_body)
 {
@@ -652,17 +642,7 @@ static size_t build_request(struct h2u *s, struct exchange *ex, nghttp2_nv *nv, 
         }
         if (h1_request_field_rewritten(req, f))
             continue;
-        const char *name = f->name;
-        if (!is_lower(f->name, f->name_len)) {
-            if (used + f->name_len > scap)
-                continue;
-            char *p = scratch + used;
-            for (uint32_t j = 0; j < f->name_len; j++)
-                p[j] = (char)((f->name[j] >= 'A' && f->name[j] <= 'Z') ? f->name[j] + 32 : f->name[j]);
-            used += f->name_len;
-            name = p;
-        }
-        NV(name, f->name_len, f->value, f->value_len);
+        NV(f->name, f->name_len, f->value, f->value_len);   /* nghttp2 lower-cases copied names */
     }
     if (te_trailers)
         NV("te", 2, "trailers", 8);
@@ -701,7 +681,7 @@ static void *h2u_start(struct upconn *c, struct exchange *ex)
     struct h2u *s = c->proto;
     if (c->state == UC_CLOSED || c->no_new_streams)
         return NULL;
-    struct h2u_stream *st = calloc(1, sizeof *st);
+    struct h2u_stream *st = bc_calloc(1, sizeof *st);
     if (!st)
         return NULL;
     st->s = s;
@@ -713,14 +693,14 @@ static void *h2u_start(struct upconn *c, struct exchange *ex)
     st->read_timeout_ms = exchange_read_timeout_ms(ex);
     st->out = evbuffer_new();
     if (st->read_timeout_ms)
-        st->timer = evtimer_new(pool_worker(c->pool)->base, stream_timer_cb, st);
+        st->timer.ev = evtimer_new(pool_worker(c->pool)->base, stream_timer_cb, st);
     nghttp2_nv nv[MAX_NV];
     char scratch[16384];
     int has_body = 0;
     size_t n = build_request(s, ex, nv, scratch, sizeof scratch, &has_body);
     st->has_body = has_body;
     nghttp2_data_provider prd = { .source.ptr = st, .read_callback = body_read_cb };
-    int32_t id = (!st->out || (st->read_timeout_ms && !st->timer))
+    int32_t id = (!st->out || (st->read_timeout_ms && !st->timer.ev))
         ? NGHTTP2_ERR_NOMEM : nghttp2_submit_request(s->ng, NULL, nv, n, has_body ? &prd : NULL, st);
     if (id < 0) {
         if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE)
@@ -801,8 +781,8 @@ static void h2u_abort(struct upconn *c, void *p)
     struct h2u_stream *st = p;
     struct h2u *s = c->proto;
     st->ex = NULL;
-    if (st->timer)
-        event_del(st->timer);
+    if (st->timer.ev)
+        deadline_clear(&st->timer);
     if (st->closed || c->state == UC_CLOSED)
         return;
     /* The client went away: cancel the stream, keep the connection. */

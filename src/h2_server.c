@@ -673,16 +673,6 @@ static ssize_t body_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     return n;
 }
 
-/* Lowercases <name> into <h>'s arena: h2 field names must be lowercase (RFC 9113 §8.2.1). */
-static char *lower_copy(struct http_head *h, const char *name, size_t len)
-{
-    char *c = http_head_copy(h, name, len);
-    for (size_t i = 0; c && i < len; i++)
-        if (c[i] >= 'A' && c[i] <= 'Z')
-            c[i] = (char)(c[i] + 32);
-    return c;
-}
-
 static void op_response_head(void *arg, const struct http_head *h, int has_body, int64_t clen)
 {
     struct h2_stream *st = arg;
@@ -690,9 +680,8 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     if (st->closed || s->state == H2_DEAD)
         return;
     st->resp_started = 1;
-    struct http_head scratch;   /* lowercased names and the status digits live here */
-    http_head_init(&scratch);
-    /* Most heads fit the stack. */
+    /* Most heads fit the stack. nghttp2 copies the fields and lower-cases the names
+     * (RFC 9113 §8.2.1), so they go in as the upstream sent them. */
     nghttp2_nv nv_stack[48];
     nghttp2_nv *nv = h->nfields + 2 <= 48 ? nv_stack : calloc(h->nfields + 2, sizeof *nv);
     if (!nv) {
@@ -705,20 +694,22 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
     h1_hop_init(&hop, h);
     size_t k = 0;
     nv[k++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
+    const struct http_field *orig_cl = NULL;
     for (uint32_t i = 0; i < h->nfields; i++) {
         const struct http_field *f = &h->fields[i];
         /* Connection-specific fields have no meaning in h2 and make clients fail the
          * response (RFC 9113 §8.2.2). Content-Length is set below from the framing. */
-        if (h1_hop_test(&hop, f) || h1_name_eq(f->name, f->name_len, "content-length"))
+        if (h1_name_eq(f->name, f->name_len, "content-length")) {
+            if (!orig_cl)
+                orig_cl = f;
             continue;
-        char *name = lower_copy(&scratch, f->name, f->name_len);
-        if (!name)
+        }
+        if (h1_hop_test(&hop, f))
             continue;
-        nv[k++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)f->value, f->name_len, f->value_len,
+        nv[k++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value, f->name_len, f->value_len,
                                 NGHTTP2_NV_FLAG_NONE };
     }
     char cl[24];
-    const struct http_field *orig_cl = http_head_get(h, "content-length");
     if (has_body && clen >= 0) {
         size_t n = fmt_u64(cl, (uint64_t)clen);
         nv[k++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, n,
@@ -736,7 +727,6 @@ static void op_response_head(void *arg, const struct http_head *h, int has_body,
         st->resp_eof = 1;
     if (nv != nv_stack)
         free(nv);
-    http_head_free(&scratch);
     send_soon(s);
 }
 
@@ -772,12 +762,9 @@ static void op_response_end(void *arg, const struct http_head *trailers)
         const struct http_field *f = &trailers->fields[i];
         if (h1_field_is_hop(trailers, f))
             continue;
-        /* Both copied: the trailers may wait for the client's window after the upstream
-         * side has freed its own. */
-        char *name = lower_copy(&st->resp_trailers, f->name, f->name_len);
-        char *value = name ? http_head_copy(&st->resp_trailers, f->value, f->value_len) : NULL;
-        if (value)
-            http_head_add(&st->resp_trailers, name, f->name_len, value, f->value_len, 0);
+        /* Copied: the trailers may wait for the client's window after the upstream side
+         * has freed its own (nghttp2_submit_trailer lower-cases the names). */
+        http_head_add(&st->resp_trailers, f->name, f->name_len, f->value, f->value_len, 1);
     }
     if (st->resp_deferred) {
         st->resp_deferred = 0;
