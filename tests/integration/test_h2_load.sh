@@ -2,8 +2,9 @@
 # h2load through ferry, over h2c and over h2/TLS: 20,000 requests on 10 connections with 32
 # concurrent streams each — no failed or errored request, every status 2xx, and upstream
 # connections are reused (the backend accepts a few hundred connections at most, not one per
-# request; keepalive_requests is raised: h2load does not reconnect after a GOAWAY). Then one long-lived connection: 60,000 streams on it leave ferry's RSS where it was
-# (nghttp2 kept every closed stream of a connection until it ended: ~320 bytes per request).
+# request; keepalive_requests is raised: h2load does not reconnect after a GOAWAY). Then one
+# long-lived connection: 60,000 streams on it leave ferry's RSS where it was (nghttp2 kept
+# every closed stream of a connection until it ended: ~320 bytes per request).
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 make_certs "$WORK/certs" || { fail "make test certificates"; finish; }
