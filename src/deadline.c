@@ -18,6 +18,14 @@ void deadline_set(struct deadline *d, uint64_t now, uint64_t ms)
         arm(d, now, ms);
 }
 
+void deadline_after(struct deadline *d, uint64_t ms)
+{
+    if (ms)
+        deadline_set(d, now_ms(), ms);
+    else
+        deadline_clear(d);
+}
+
 void deadline_stop(struct deadline *d)
 {
     d->due_ms = 0;

@@ -30,6 +30,9 @@ struct deadline {
  * armed or would fire later than that. */
 void deadline_set(struct deadline *d, uint64_t now, uint64_t ms);
 
+/* deadline_set from now, or (<ms> 0: a timeout that is off) deadline_clear. */
+void deadline_after(struct deadline *d, uint64_t ms);
+
 /* No deadline: the armed timer, when it fires, finds nothing to do. */
 static inline void deadline_clear(struct deadline *d) { d->due_ms = 0; }
 

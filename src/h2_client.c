@@ -132,8 +132,8 @@ static void stream_free(struct h2u_stream *st)
 
 static void touch_stream(struct h2u_stream *st)
 {
-    if (st->timer.ev && st->read_timeout_ms && st->ex)
-        deadline_set(&st->timer, now_ms(), st->read_timeout_ms);
+    if (st->timer.ev && st->ex)
+        deadline_after(&st->timer, st->read_timeout_ms);
 }
 
 /* Tells the exchange its stream failed; the stream stays until nghttp2 closes it. */

@@ -55,6 +55,8 @@ struct h2_stream {
     size_t cookie_len;
     int64_t content_length;           /* content-length of the request, -1 when absent */
     uint64_t body_bytes;              /* request DATA received so far */
+    /* Lazy deadlines: a body timeout moves with every DATA frame, and most streams end
+     * before either could fire. */
     struct deadline rx;               /* client_header_timeout, then client_body_timeout */
     struct deadline tx;               /* send_timeout while response DATA waits for the
                                          client's flow-control window */
@@ -105,23 +107,16 @@ static void send_soon(struct h2_session *s);
 /* <linger>: we chose to close, and what we wrote last (GOAWAY) must reach the client. */
 static void session_close(struct h2_session *s, int linger);
 
-static void arm_timer(struct h2_session *s, uint64_t ms)
-{
-    if (ms)
-        deadline_set(&s->timer, now_ms(), ms);
-    else
-        deadline_clear(&s->timer);
-}
-
 /* No open stream: the keepalive_timeout runs (nginx's semantics for h2 idle connections). */
 static void update_idle_timer(struct h2_session *s)
 {
     if (s->state != H2_ACTIVE)
         return;
+    uint64_t idle = s->l->cfg->keepalive_timeout_ms;
     if (s->nstreams == 0)
-        arm_timer(s, s->l->cfg->keepalive_timeout_ms ? s->l->cfg->keepalive_timeout_ms : 1);
+        deadline_after(&s->timer, idle ? idle : 1);
     else
-        arm_timer(s, 0);
+        deadline_clear(&s->timer);
 }
 
 /* Final GOAWAY: streams up to the last one processed are served, nothing new starts. */
@@ -130,7 +125,7 @@ static void send_final_goaway(struct h2_session *s)
     if (s->state == H2_GOAWAY_SENT || s->state == H2_DEAD)
         return;
     s->state = H2_GOAWAY_SENT;
-    arm_timer(s, 0);
+    deadline_clear(&s->timer);
     int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
     log_debug("h2: final GOAWAY, last stream %d, %u streams open", last, s->open_streams);
     nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
@@ -147,7 +142,7 @@ static void start_drain(struct h2_session *s)
     s->state = H2_NOTICE_SENT;
     nghttp2_submit_shutdown_notice(s->ng);
     nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, PING_NOTICE);
-    arm_timer(s, GOAWAY_PING_WAIT_MS);
+    deadline_after(&s->timer, GOAWAY_PING_WAIT_MS);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -164,16 +159,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- streams ---- */
-
-/* Stream timeouts are lazy deadlines: a request's body timeout moves with every DATA frame,
- * and most streams end before any of them could fire. 0: no timeout. */
-static void stream_deadline(struct deadline *d, uint64_t ms)
-{
-    if (ms)
-        deadline_set(d, now_ms(), ms);
-    else
-        deadline_clear(d);
-}
 
 static void stream_abort(struct h2_stream *st, int status, const char *why);
 /* Appends <s>[0..<n>) at <at> in <dst> as far as <cap> allows (the access log's request
@@ -446,7 +431,7 @@ static void start_request(struct h2_session *s, struct h2_stream *st, int end_st
     st->req_ended = end_stream;
     if (s->hdr_stream == st)
         s->hdr_stream = NULL;
-    stream_deadline(&st->rx, end_stream ? 0 : lc->client_body_timeout_ms);
+    deadline_after(&st->rx, end_stream ? 0 : lc->client_body_timeout_ms);
     s->streams_started++;
     s->w->stats.ds_requests++;
     STAT_INC(listener_newest(s->l)->stats.requests_h2);
@@ -582,7 +567,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     uint64_t limit = s->l->cfg->client_max_body_size;
     st->body_bytes += len;
     if (!st->req_ended)
-        stream_deadline(&st->rx, s->l->cfg->client_body_timeout_ms);   /* between two reads */
+        deadline_after(&st->rx, s->l->cfg->client_body_timeout_ms);   /* between two reads */
     if (limit && st->body_bytes > limit) {
         /* No content-length announced it: found out while streaming. The backend must not
          * get a body past the limit; the client gets 413 if nothing was answered yet. */
@@ -647,7 +632,7 @@ static ssize_t body_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         n = 0;
     size_t left = evbuffer_get_length(st->body);
     /* Progress: the window is open. Data left over waits for it again. */
-    stream_deadline(&st->tx, left ? st->s->l->cfg->send_timeout_ms : 0);
+    deadline_after(&st->tx, left ? st->s->l->cfg->send_timeout_ms : 0);
     if (left == 0 && st->resp_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->resp_trailers.nfields) {
@@ -744,7 +729,7 @@ static void op_response_body(void *arg, struct evbuffer *data)
      * drain is the bufferevent's write timeout); only a closed window starts the clock. */
     if (!st->tx.due_ms && (nghttp2_session_get_stream_remote_window_size(st->s->ng, st->id) <= 0 ||
                            nghttp2_session_get_remote_window_size(st->s->ng) <= 0))
-        stream_deadline(&st->tx, st->s->l->cfg->send_timeout_ms);
+        deadline_after(&st->tx, st->s->l->cfg->send_timeout_ms);
     if (st->resp_deferred) {
         st->resp_deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -788,7 +773,7 @@ static void op_pause_request(void *arg, int pause)
     st->req_paused = pause;
     /* A client held back by us is not slow: its body timeout runs only while it may send. */
     if (!st->req_ended && !st->closed)
-        stream_deadline(&st->rx, pause ? 0 : st->s->l->cfg->client_body_timeout_ms);
+        deadline_after(&st->rx, pause ? 0 : st->s->l->cfg->client_body_timeout_ms);
     if (!pause && st->unconsumed) {
         size_t n = st->unconsumed;
         st->unconsumed = 0;
@@ -923,7 +908,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
     evbuffer_drain(in, (size_t)n);
     struct h2_stream *open = s->hdr_stream;
     if (open && !open->rx.due_ms && s->state != H2_DEAD)
-        stream_deadline(&open->rx, s->l->cfg->client_header_timeout_ms);
+        deadline_after(&open->rx, s->l->cfg->client_header_timeout_ms);
     session_send(s);
 }
 

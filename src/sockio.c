@@ -110,8 +110,7 @@ static void arm_read(struct sockio *so)
         return;
     }
     event_add(so->read_ev, NULL);
-    if (so->read_timeout_ms)
-        deadline_set(&so->rto, now_ms(), so->read_timeout_ms);
+    deadline_after(&so->rto, so->read_timeout_ms);
 }
 
 static void read_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -218,8 +217,8 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
     if (high && len + (size_t)n >= high) {
         so->suspended = 1;
         arm_read(so);
-    } else if (so->read_timeout_ms && so->rto.ev) {
-        deadline_set(&so->rto, now_ms(), so->read_timeout_ms);   /* moved later: no timer work */
+    } else if (so->rto.ev) {
+        deadline_after(&so->rto, so->read_timeout_ms);   /* moved later: no timer work */
     }
     so->read_cb(so->bev, so->arg);   /* last: it may end the connection and free us */
 }

@@ -1,6 +1,7 @@
 /* deadline: the lazy timer fires once per deadline that passes, never before it, however
- * often the deadline moved; a cleared deadline lets its armed timer fire for nothing. Runs a
- * real event base: each case ends when no event is left (no sleeps). */
+ * often the deadline moved; a cleared deadline (or deadline_after 0) lets its armed timer
+ * fire for nothing. Runs a real event base: each case ends when no event is left (no
+ * sleeps). */
 #include <check.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -91,6 +92,29 @@ START_TEST(test_cleared_and_stopped)
 }
 END_TEST
 
+START_TEST(test_after)
+{
+    /* deadline_after: a timeout of 0 is off (the armed timer fires for nothing); otherwise
+     * a deadline from now. */
+    struct probe p;
+    struct event_base *base = setup(&p);
+    uint64_t t0 = now_ms();
+    deadline_after(&p.d, 10);
+    ck_assert_uint_ge(p.d.due_ms, t0 + 10);
+    deadline_after(&p.d, 0);
+    ck_assert_uint_eq(p.d.due_ms, 0);
+    event_base_dispatch(base);
+    ck_assert_int_eq(p.calls, 1);
+    ck_assert_int_eq(p.fired, 0);
+    deadline_after(&p.d, 15);
+    event_base_dispatch(base);
+    ck_assert_int_eq(p.fired, 1);
+    ck_assert_uint_ge(p.fired_at - t0, 15);
+    event_free(p.d.ev);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_ms_timeval)
 {
     struct timeval tv = ms_timeval(12345);
@@ -109,6 +133,7 @@ int main(void)
     tcase_add_test(tc, test_moved_later);
     tcase_add_test(tc, test_moved_earlier);
     tcase_add_test(tc, test_cleared_and_stopped);
+    tcase_add_test(tc, test_after);
     tcase_add_test(tc, test_ms_timeval);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
