@@ -31,7 +31,15 @@ void access_log_close(struct access_log *al);
  * failed. Main thread. */
 int log_reopen_all(void);
 
-/* Milliseconds on the monotonic clock, and wall-clock time for log stamps. */
+/* Milliseconds on the monotonic clock. In a thread that marks its loop turns, the clock as
+ * first read in the current turn. */
 uint64_t now_ms(void);
+
+/* The calling thread's loop is about to wait: the next now_ms() reads the clock again, and
+ * the ones after it in the same turn return that reading. */
+void now_ms_new_turn(void);
+
+/* The calling thread stops marking turns: every now_ms() reads the clock. */
+void now_ms_no_turns(void);
 
 #endif

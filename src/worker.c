@@ -156,10 +156,23 @@ int worker_init(struct worker *w, int id, struct runtime *rt)
     return 0;
 }
 
+/* event_base_dispatch, one turn at a time (EVLOOP_ONCE returns once the events a wait found
+ * have run), so that now_ms() reads the clock once per turn. */
+static void run_loop(struct event_base *base)
+{
+    for (;;) {
+        now_ms_new_turn();
+        if (event_base_loop(base, EVLOOP_ONCE) != 0 || event_base_got_exit(base) ||
+            event_base_got_break(base))
+            break;
+    }
+    now_ms_no_turns();
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    event_base_dispatch(w->base);
+    run_loop(w->base);
     const struct worker_stats *st = &w->stats;
     log_info("worker %d: %llu client connections, %llu requests; upstream connections opened %llu, "
              "reused %llu times, retries %llu; closed: idle_timeout %llu, by peer %llu, by limits %llu, "

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <event2/event.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "deadline.h"
 #include "log.h"
@@ -115,6 +116,62 @@ START_TEST(test_after)
 }
 END_TEST
 
+/* The clock as read directly, for waiting until it has moved (bounded: 1 s). */
+static uint64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void until_clock_moved(uint64_t ms)
+{
+    uint64_t t0 = clock_ms();
+    while (clock_ms() - t0 < ms)
+        ;
+}
+
+START_TEST(test_turn_clock)
+{
+    /* A thread that marks its turns reads the clock once per turn; one that stops marking
+     * reads it every time. */
+    now_ms_new_turn();
+    uint64_t a = now_ms();
+    until_clock_moved(3);
+    ck_assert_uint_eq(now_ms(), a);
+    now_ms_new_turn();
+    ck_assert_uint_ge(now_ms(), a + 3);
+    now_ms_no_turns();
+    uint64_t b = now_ms();
+    until_clock_moved(3);
+    ck_assert_uint_ge(now_ms(), b + 3);
+}
+END_TEST
+
+START_TEST(test_fires_with_turns)
+{
+    /* The worker's loop: a turn at a time, the clock read once per turn. A deadline moved
+     * later still fires once, not before it is due. */
+    struct probe p;
+    struct event_base *base = setup(&p);
+    now_ms_new_turn();
+    uint64_t t0 = now_ms();
+    deadline_set(&p.d, t0, 20);
+    deadline_set(&p.d, now_ms(), 60);
+    int turns = 0;
+    do {
+        now_ms_new_turn();
+        turns++;
+    } while (event_base_loop(base, EVLOOP_ONCE) == 0 && turns < 1000);
+    now_ms_no_turns();
+    ck_assert_int_eq(p.fired, 1);
+    ck_assert_uint_ge(p.fired_at - t0, 60);
+    ck_assert_uint_ge(clock_ms() - t0, 60);
+    event_free(p.d.ev);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_ms_timeval)
 {
     struct timeval tv = ms_timeval(12345);
@@ -134,6 +191,8 @@ int main(void)
     tcase_add_test(tc, test_moved_earlier);
     tcase_add_test(tc, test_cleared_and_stopped);
     tcase_add_test(tc, test_after);
+    tcase_add_test(tc, test_turn_clock);
+    tcase_add_test(tc, test_fires_with_turns);
     tcase_add_test(tc, test_ms_timeval);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
