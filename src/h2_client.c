@@ -16,6 +16,7 @@
 #include "h1_write.h"
 #include "log.h"
 #include "outbatch.h"
+#include "sockio.h"
 #include "updial.h"
 #include "worker.h"
 
@@ -56,6 +57,7 @@ struct h2u {
     TAILQ_HEAD(, h2u_stream) dead;      /* closed by nghttp2: freed at settle */
     struct evbuffer *rx;                /* response DATA on its way (reused) */
     struct event *ping_timer;           /* read-idle, then the PING's deadline */
+    struct sockio *io;                  /* h2c: ferry reads and writes the socket itself */
     int in_ng;                          /* inside nghttp2 (recv/send): defer sends */
     int want_flush;
     struct event *flush_ev;             /* flush_soon: after the loop turn's other events */
@@ -593,13 +595,18 @@ static int h2u_init(struct upconn *c)
     if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
         nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
         return -1;
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     struct timeval wt;
     wt = ms_timeval(up->send_timeout_ms);
     bufferevent_set_timeouts(c->bev, NULL, up->send_timeout_ms ? &wt : NULL);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* h2c: ferry's own socket I/O, as for HTTP/1.1; TLS (or no sockio to be had): libevent's. */
+    if (!c->ssl && (s->io = sockio_new(w->base, c->bev, read_cb, write_cb, event_cb, c))) {
+        sockio_read(s->io, 1);
+    } else {
+        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    }
     arm_read_idle(s);
     flush(s);
     return 0;
@@ -808,6 +815,8 @@ static int h2u_seems_alive(struct upconn *c, int cheap)
 static void h2u_closing(struct upconn *c)
 {
     struct h2u *s = c->proto;
+    sockio_free(s->io);   /* before the pool releases the bufferevent */
+    s->io = NULL;
     if (s->ping_timer)
         event_del(s->ping_timer);
     struct h2u_stream *st;
@@ -842,6 +851,7 @@ static void h2u_free(struct upconn *c)
         stream_free(st);
     }
     nghttp2_session_del(s->ng);
+    sockio_free(s->io);
     if (s->ping_timer)
         event_free(s->ping_timer);
     if (s->flush_ev)
