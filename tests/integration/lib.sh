@@ -330,6 +330,12 @@ ferry_rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
 # ferry_is_asan — true when $FERRY is built with AddressSanitizer (RSS says nothing there).
 ferry_is_asan() { grep -qa __asan_init "$FERRY" 2>/dev/null; }
 
+# ferry_rss_unreliable — true when ferry's RSS measures a tool, not ferry: an ASan build, or
+# ferry under valgrind (make check-valgrind's valgrind-ferry.sh as $FERRY).
+ferry_rss_unreliable() {
+    ferry_is_asan || case "$FERRY" in *valgrind-ferry.sh) true ;; *) false ;; esac
+}
+
 # h2_body OUTPUT SID — the body text of stream SID from "h2peer.py --body" output (<= 4 KiB).
 h2_body() {
     printf '%s\n' "$1" | $PY -c "import ast,sys
