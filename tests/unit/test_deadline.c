@@ -116,7 +116,8 @@ START_TEST(test_after)
 }
 END_TEST
 
-/* The clock as read directly, for waiting until it has moved (bounded: 1 s). */
+/* The clock as read directly, to wait a few ms by watching it move (a busy wait on a clock
+ * that always moves, not a sleep standing in for a condition). */
 static uint64_t clock_ms(void)
 {
     struct timespec ts;
