@@ -38,7 +38,7 @@ int deadline_fired(struct deadline *d)
     d->armed_ms = 0;
     if (!d->due_ms)
         return 0;
-    uint64_t now = now_ms();
+    uint64_t now = now_ms_fresh();   /* libevent fired it by a fresher clock than the turn's */
     if (now < d->due_ms) {
         arm(d, now, d->due_ms - now);
         return 0;

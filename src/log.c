@@ -187,10 +187,16 @@ void access_log_close(struct access_log *al)
 /* A worker's request path asks for the time a dozen times per request, and each read of the
  * clock costs as much as a small function's whole work (~25 ns here, more on some virtual
  * clocks). Workers mark their loop turns instead: the first call after a wait reads the
- * clock and the rest of the turn reuses it, as nginx and HAProxy do. Durations measured
- * within one turn are therefore 0; timeouts are at most one turn's work late. */
-static __thread int turn_clock;     /* this thread calls now_ms_new_turn() */
-static __thread uint64_t turn_ms;   /* 0: not read yet in this turn */
+ * clock and the rest of the turn reuses it, as nginx and HAProxy do, so a deadline set in a
+ * turn runs from the turn's start. libevent may run several passes before a turn returns
+ * (deferred callbacks keep it going under load): every TURN_READ_CALLS calls read the clock
+ * again, so that time cannot stand still while work is done, and timers check their
+ * deadlines against a fresh reading (now_ms_fresh). */
+#define TURN_READ_CALLS 256
+
+static __thread int turn_clock;          /* this thread calls now_ms_new_turn() */
+static __thread uint64_t turn_ms;        /* 0: not read yet in this turn */
+static __thread unsigned turn_calls;     /* since the last reading */
 
 static uint64_t read_clock_ms(void)
 {
@@ -199,12 +205,20 @@ static uint64_t read_clock_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t now_ms_fresh(void)
+{
+    uint64_t t = read_clock_ms();
+    if (turn_clock) {
+        turn_ms = t;
+        turn_calls = 0;
+    }
+    return t;
+}
+
 uint64_t now_ms(void)
 {
-    if (!turn_clock)
-        return read_clock_ms();
-    if (!turn_ms)
-        turn_ms = read_clock_ms();
+    if (!turn_clock || !turn_ms || ++turn_calls >= TURN_READ_CALLS)
+        return now_ms_fresh();
     return turn_ms;
 }
 

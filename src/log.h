@@ -32,8 +32,11 @@ void access_log_close(struct access_log *al);
 int log_reopen_all(void);
 
 /* Milliseconds on the monotonic clock. In a thread that marks its loop turns, the clock as
- * first read in the current turn. */
+ * first read in the current turn (read again after many calls in one turn). */
 uint64_t now_ms(void);
+
+/* The clock read now; in a thread that marks its turns, the turn's reading moves to it. */
+uint64_t now_ms_fresh(void);
 
 /* The calling thread's loop is about to wait: the next now_ms() reads the clock again, and
  * the ones after it in the same turn return that reading. */

@@ -149,6 +149,39 @@ START_TEST(test_turn_clock)
 }
 END_TEST
 
+START_TEST(test_turn_clock_moves_in_long_turns)
+{
+    /* A turn that never ends (libevent running pass after pass under load) still sees the
+     * clock move as work asks for the time. */
+    now_ms_new_turn();
+    uint64_t a = now_ms();
+    until_clock_moved(3);
+    uint64_t last = a;
+    for (int i = 0; i < 1000; i++)
+        last = now_ms();
+    ck_assert_uint_ge(last, a + 3);
+    now_ms_no_turns();
+}
+END_TEST
+
+START_TEST(test_fired_checks_a_fresh_clock)
+{
+    /* A timer libevent fires by its own clock must not be judged early by a turn's stale
+     * reading (it would be armed again for its whole remaining time). */
+    struct probe p;
+    struct event_base *base = setup(&p);
+    now_ms_new_turn();
+    uint64_t t0 = now_ms();
+    deadline_set(&p.d, t0, 5);
+    until_clock_moved(10);
+    ck_assert_uint_eq(now_ms(), t0);     /* the turn's reading */
+    ck_assert_int_eq(deadline_fired(&p.d), 1);
+    now_ms_no_turns();
+    event_free(p.d.ev);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_fires_with_turns)
 {
     /* The worker's loop: a turn at a time, the clock read once per turn. A deadline moved
@@ -193,6 +226,8 @@ int main(void)
     tcase_add_test(tc, test_cleared_and_stopped);
     tcase_add_test(tc, test_after);
     tcase_add_test(tc, test_turn_clock);
+    tcase_add_test(tc, test_turn_clock_moves_in_long_turns);
+    tcase_add_test(tc, test_fired_checks_a_fresh_clock);
     tcase_add_test(tc, test_fires_with_turns);
     tcase_add_test(tc, test_ms_timeval);
     suite_add_tcase(s, tc);
