@@ -144,12 +144,7 @@ static void attach_io(struct h1_session *s, struct bufferevent *bev)
     bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, IN_HIGH_MARK);
     set_read_timeout(s, 0);   /* (and the send timeout) */
-    if (!s->tls && (s->io = sockio_new(s->w->base, bev, read_cb, write_cb, event_cb, s))) {
-        sockio_read(s->io, 1);
-    } else {
-        bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
-        bufferevent_enable(bev, EV_READ | EV_WRITE);
-    }
+    s->io = sockio_attach(s->w->base, bev, !s->tls, read_cb, write_cb, event_cb, s);
 }
 
 /* ---- parking ----

@@ -600,13 +600,7 @@ static int h2u_init(struct upconn *c)
     struct timeval wt;
     wt = ms_timeval(up->send_timeout_ms);
     bufferevent_set_timeouts(c->bev, NULL, up->send_timeout_ms ? &wt : NULL);
-    /* h2c: ferry's own socket I/O, as for HTTP/1.1; TLS (or no sockio to be had): libevent's. */
-    if (!c->ssl && (s->io = sockio_new(w->base, c->bev, read_cb, write_cb, event_cb, c))) {
-        sockio_read(s->io, 1);
-    } else {
-        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    }
+    s->io = sockio_attach(w->base, c->bev, !c->ssl, read_cb, write_cb, event_cb, c);
     arm_read_idle(s);
     flush(s);
     return 0;

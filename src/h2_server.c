@@ -1065,13 +1065,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     struct timeval wt = ms_timeval(lc->send_timeout_ms);
     bufferevent_set_timeouts(bev, NULL, lc->send_timeout_ms ? &wt : NULL);
-    /* h2c: ferry's own socket I/O, as for HTTP/1.1; TLS (or no sockio to be had): libevent's. */
-    if (!tls && (s->io = sockio_new(w->base, bev, read_cb, write_cb, event_cb, s))) {
-        sockio_read(s->io, 1);
-    } else {
-        bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
-        bufferevent_enable(bev, EV_READ | EV_WRITE);
-    }
+    s->io = sockio_attach(w->base, bev, !tls, read_cb, write_cb, event_cb, s);
     worker_conn_replace(w, replaces, &s->base);
     update_idle_timer(s);
     return s;

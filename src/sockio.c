@@ -397,6 +397,20 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
     return so;
 }
 
+struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, int plain,
+                             bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                             bufferevent_event_cb event_cb, void *arg)
+{
+    struct sockio *so = plain ? sockio_new(base, bev, read_cb, write_cb, event_cb, arg) : NULL;
+    if (so) {
+        sockio_read(so, 1);
+        return so;
+    }
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, arg);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    return NULL;
+}
+
 void sockio_free(struct sockio *so)
 {
     if (!so)

@@ -33,6 +33,13 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
                           bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
                           bufferevent_event_cb event_cb, void *arg);
 
+/* The I/O a connection starts with: for <plain> TCP a sockio, reading (NULL when none could
+ * be had); otherwise, or then, libevent's own bufferevent with the callbacks set and EV_READ
+ * and EV_WRITE enabled (TLS). Returns the sockio or NULL. */
+struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, int plain,
+                             bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                             bufferevent_event_cb event_cb, void *arg);
+
 /* Detaches from the bufferevent (before it is freed or handed to another owner, which
  * enables what it needs). Output not yet written stays in the buffer with EV_WRITE enabled.
  * NULL is allowed. */
