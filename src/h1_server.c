@@ -101,8 +101,8 @@ static uint64_t arm_timer(struct h1_session *s, uint64_t ms)
 
 static void stop_timer(struct h1_session *s) { deadline_clear(&s->timer); }
 
-/* Read timeouts change per request phase; the send timeout is set once (plain TCP) or with
- * each change (TLS: libevent's bufferevent_set_timeouts sets both). */
+/* Read timeouts change per request phase; the send timeout is set once, at attach_io (or
+ * with each change when libevent does the I/O: bufferevent_set_timeouts sets both). */
 static void set_read_timeout(struct h1_session *s, uint64_t ms)
 {
     if (s->io) {
@@ -136,15 +136,22 @@ static void process_cb(evutil_socket_t fd, short what, void *arg);
 
 static const struct ds_conn_ops h1_conn_ops;
 
-/* Gives <s> the bufferevent for its socket: ferry's own socket I/O for plain TCP, libevent's
- * for TLS (or when a sockio cannot be had). Reading starts. */
-static void attach_io(struct h1_session *s, struct bufferevent *bev)
+/* Gives <s> the bufferevent for its socket and ferry's own socket I/O: <tls>'s for TLS,
+ * a new sockio for plain TCP (libevent's when none can be had). Reading starts. */
+static void attach_io(struct h1_session *s, struct bufferevent *bev, struct sockio *tls)
 {
     s->bev = bev;
     bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, IN_HIGH_MARK);
+    if (tls) {
+        s->io = tls;
+        sockio_setcb(tls, read_cb, write_cb, event_cb, s);
+        sockio_set_write_timeout(tls, s->l->cfg->send_timeout_ms);
+        sockio_read(tls, 1);
+        return;
+    }
     set_read_timeout(s, 0);   /* (and the send timeout) */
-    s->io = sockio_attach(s->w->base, bev, !s->tls, read_cb, write_cb, event_cb, s);
+    s->io = sockio_attach(s->w->base, bev, 1, read_cb, write_cb, event_cb, s);
 }
 
 /* ---- parking ----
@@ -184,7 +191,7 @@ static void idle_list_remove(struct h1_session *s)
 /* <s> became idle at <now>: to the back of the queue. (Only plain sessions park.) */
 static void idle_list_push(struct h1_session *s, uint64_t now)
 {
-    if (!s->io)
+    if (!s->io || s->tls)
         return;
     if (!park_timer) {
         TAILQ_INIT(&idle_list);
@@ -223,7 +230,7 @@ static void unpark_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* The waiting bytes (or the EOF) are announced to the sockio on the next loop turn. */
-    attach_io(s, bev);
+    attach_io(s, bev, NULL);
     idle_list_push(s, now_ms());
 }
 
@@ -290,7 +297,8 @@ void h1_server_thread_end(void)
 }
 
 struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
-                           const struct sockaddr *peer, int tls, struct ds_conn *replaces)
+                           const struct sockaddr *peer, struct sockio *tls,
+                           struct ds_conn *replaces)
 {
     struct h1_session *s = calloc(1, sizeof *s);
     if (s) {
@@ -303,7 +311,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
         if (s && s->process_ev)
             event_free(s->process_ev);
         free(s);
-        conn_bufferevent_free(bev, tls);
+        conn_free(bev, tls);
         if (replaces)
             worker_conn_closed(w, l, replaces);
         return NULL;
@@ -311,11 +319,11 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
     s->base.ops = &h1_conn_ops;
     s->w = w;
     s->l = l;
-    s->tls = tls;
+    s->tls = tls != NULL;
     s->close_why = DSC_CLIENT_CLOSE;
     peer_addr_set(&s->peer, peer);
     s->created_ms = now_ms();
-    attach_io(s, bev);
+    attach_io(s, bev, tls);
     s->state = HS_IDLE;
     /* The first request gets client_header_timeout, as in nginx; later ones keepalive_timeout. */
     arm_timer(s, l->cfg->client_header_timeout_ms);
@@ -462,7 +470,7 @@ static int try_preface(struct h1_session *s, const char *buf, size_t len)
         return 0;
     if (n < H2_PREFACE_LEN)
         return -1;
-    h2s_new(s->w, s->l, hand_over(s), &s->peer.addr.sa, s->tls, &s->base);
+    h2s_new(s->w, s->l, hand_over(s), &s->peer.addr.sa, NULL, &s->base);   /* (plain only) */
     return 1;
 }
 
@@ -843,7 +851,9 @@ static void close_session(struct h1_session *s)
     worker_conn_count_close(s->l, s->close_why);
     deadline_stop(&s->timer);
     idle_list_remove(s);
-    sockio_free(s->io);
+    struct sockio *tls = s->tls ? s->io : NULL;   /* goes with the connection */
+    if (!tls)
+        sockio_free(s->io);
     s->io = NULL;
     if (s->parked) {
         evutil_socket_t fd = event_get_fd(s->process_ev);
@@ -851,7 +861,7 @@ static void close_session(struct h1_session *s)
         evutil_closesocket(fd);
         worker_conn_closed(s->w, s->l, &s->base);
     } else if (s->bev) {
-        conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
+        conn_end(s->w, s->l, &s->base, s->bev, tls, linger);
     } else {
         worker_conn_closed(s->w, s->l, &s->base);   /* unparking failed: socket closed */
     }

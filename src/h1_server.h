@@ -12,13 +12,16 @@ struct listener_rt;
 struct bufferevent;
 struct ds_conn;
 struct h1_session;
+struct sockio;
 
-/* Takes ownership of <bev> (a connected socket, or a TLS bufferevent after its handshake;
- * <tls> says which) and takes <replaces>'s place in the worker's connection list, or adds
- * itself when <replaces> is NULL. Returns NULL on ENOMEM, with <bev> freed and the
- * connection gone. Drain and hard stop go through the worker's ds_conn list. */
+/* Takes ownership of <bev> (a connected socket; for TLS, a bufferevent without one and
+ * <tls>, the sockio over the connection after its handshake; NULL for plain TCP) and takes
+ * <replaces>'s place in the worker's connection list, or adds itself when <replaces> is
+ * NULL. Returns NULL on ENOMEM, with <bev> (and <tls>) freed and the connection gone. Drain
+ * and hard stop go through the worker's ds_conn list. */
 struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
-                           const struct sockaddr *peer, int tls, struct ds_conn *replaces);
+                           const struct sockaddr *peer, struct sockio *tls,
+                           struct ds_conn *replaces);
 
 /* Frees the thread's parking timer: when a worker thread ends, after its connections. */
 void h1_server_thread_end(void);

@@ -975,9 +975,11 @@ static void session_close(struct h2_session *s, int linger)
     s->nstreams = 0;
     s->hdr_stream = NULL;
     deadline_stop(&s->timer);
-    sockio_free(s->io);
+    struct sockio *tls = s->tls ? s->io : NULL;   /* goes with the connection */
+    if (!tls)
+        sockio_free(s->io);
     s->io = NULL;
-    conn_end(s->w, s->l, &s->base, s->bev, s->tls, linger);
+    conn_end(s->w, s->l, &s->base, s->bev, tls, linger);
     s->bev = NULL;
     event_active(s->process_ev, 0, 0);
 }
@@ -1002,8 +1004,9 @@ static ssize_t send_unused(nghttp2_session *ng, const uint8_t *data, size_t len,
     return NGHTTP2_ERR_WOULDBLOCK;   /* we use nghttp2_session_mem_send */
 }
 
-static struct h2_session *session_create(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
-                                         const struct sockaddr *peer, int tls, struct ds_conn *replaces)
+static struct h2_session *session_create(struct worker *w, struct listener_rt *l,
+                                         struct bufferevent *bev, const struct sockaddr *peer,
+                                         struct sockio *tls, struct ds_conn *replaces)
 {
     struct h2_session *s = calloc(1, sizeof *s);
     nghttp2_session_callbacks *cbs = NULL;
@@ -1014,7 +1017,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     s->w = w;
     s->l = l;
     s->bev = bev;
-    s->tls = tls;
+    s->tls = tls != NULL;
     s->created_ms = now_ms();
     s->reset_tokens = RESET_BURST;
     s->close_why = DSC_CLIENT_CLOSE;
@@ -1063,9 +1066,16 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
         goto fail;
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    struct timeval wt = ms_timeval(lc->send_timeout_ms);
-    bufferevent_set_timeouts(bev, NULL, lc->send_timeout_ms ? &wt : NULL);
-    s->io = sockio_attach(w->base, bev, !tls, read_cb, write_cb, event_cb, s);
+    if (tls) {
+        s->io = tls;
+        sockio_setcb(tls, read_cb, write_cb, event_cb, s);
+        sockio_set_write_timeout(tls, lc->send_timeout_ms);
+        sockio_read(tls, 1);
+    } else {
+        struct timeval wt = ms_timeval(lc->send_timeout_ms);
+        bufferevent_set_timeouts(bev, NULL, lc->send_timeout_ms ? &wt : NULL);
+        s->io = sockio_attach(w->base, bev, 1, read_cb, write_cb, event_cb, s);
+    }
     worker_conn_replace(w, replaces, &s->base);
     update_idle_timer(s);
     return s;
@@ -1085,13 +1095,14 @@ fail:
             evbuffer_free(s->rx);
         free(s);
     }
-    conn_bufferevent_free(bev, tls);
+    conn_free(bev, tls);
     worker_conn_closed(w, l, replaces);
     return NULL;
 }
 
 struct h2_session *h2s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
-                           const struct sockaddr *peer, int tls, struct ds_conn *replaces)
+                           const struct sockaddr *peer, struct sockio *tls,
+                           struct ds_conn *replaces)
 {
     struct h2_session *s = session_create(w, l, bev, peer, tls, replaces);
     if (!s)
@@ -1145,7 +1156,7 @@ struct h2_session *h2s_upgrade(struct worker *w, struct listener_rt *l, struct b
 {
     uint8_t payload[256];
     ssize_t plen = b64url_decode(settings, settings_len, payload, sizeof payload);
-    struct h2_session *s = session_create(w, l, bev, peer, 0, replaces);
+    struct h2_session *s = session_create(w, l, bev, peer, NULL, replaces);
     if (!s)
         return NULL;
     int head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;

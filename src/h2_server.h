@@ -20,16 +20,19 @@ struct bufferevent;
 struct ds_conn;
 struct http_head;
 struct h2_session;
+struct sockio;
 
 /* The client's connection preface, which a prior-knowledge h2c client starts with. */
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
 
 /* Takes over <bev> (its callbacks are replaced; bytes already in its input are the client's
- * first bytes) and takes <replaces>'s place in the worker's connection list. NULL on
- * failure, when <bev> has been freed and <replaces> unlinked (the connection is gone). */
+ * first bytes) and, for TLS, <tls> (the connection's sockio; NULL for plain TCP, as for
+ * h1s_new) and takes <replaces>'s place in the worker's connection list. NULL on failure,
+ * when <bev> (and <tls>) have been freed and <replaces> unlinked (the connection is gone). */
 struct h2_session *h2s_new(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
-                           const struct sockaddr *peer, int tls, struct ds_conn *replaces);
+                           const struct sockaddr *peer, struct sockio *tls,
+                           struct ds_conn *replaces);
 
 /* True when <settings> (an HTTP2-Settings value) decodes to a well-formed SETTINGS payload:
  * checked before answering 101, so a bad one leaves the request on HTTP/1.1. */

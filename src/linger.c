@@ -2,13 +2,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "deadline.h"
+#include "sockio.h"
 #include "worker.h"
 
 /* Long enough for a client to read a GOAWAY and close; short enough that a hostile one
@@ -22,15 +23,13 @@ struct lingerer {
     struct bufferevent *bev;
     struct event *timer;
     struct event *free_ev;
-    int tls;
+    struct sockio *tls;
     int shut;
 };
 
-void conn_bufferevent_free(struct bufferevent *bev, int tls)
+void conn_free(struct bufferevent *bev, struct sockio *tls)
 {
-    SSL *ssl = tls ? bufferevent_openssl_get_ssl(bev) : NULL;
-    if (ssl)
-        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    sockio_free(tls);
     bufferevent_free(bev);
 }
 
@@ -45,7 +44,7 @@ static void finish(struct lingerer *g)
 {
     if (!g->bev)
         return;
-    conn_bufferevent_free(g->bev, g->tls);
+    conn_free(g->bev, g->tls);
     g->bev = NULL;
     event_free(g->timer);
     worker_conn_closed(g->w, g->l, &g->base);
@@ -64,15 +63,15 @@ static void write_cb(struct bufferevent *bev, void *arg)
     if (g->shut || evbuffer_get_length(bufferevent_get_output(bev)))
         return;
     g->shut = 1;
-    if (g->tls) {
+    SSL *ssl = sockio_ssl(g->tls);
+    if (ssl) {
         /* close_notify first: a client reading to the end of the stream (HTTP/1.0,
          * Connection: close) waits for it, or for our FIN, before it closes. Best effort: a
          * full socket buffer only costs the alert, the FIN still follows. */
-        SSL *ssl = bufferevent_openssl_get_ssl(bev);
-        if (ssl)
-            (void)SSL_shutdown(ssl);
+        (void)SSL_shutdown(ssl);
+        ERR_clear_error();
     }
-    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    shutdown(ssl ? SSL_get_fd(ssl) : bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -94,8 +93,8 @@ static void ds_close_now(struct ds_conn *c)
 
 static const struct ds_conn_ops linger_ops = { ds_drain, ds_close_now };
 
-void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
-                  struct ds_conn *replaces)
+void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
+                  struct sockio *tls, struct ds_conn *replaces)
 {
     struct lingerer *g = calloc(1, sizeof *g);
     if (g) {
@@ -108,7 +107,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
         if (g && g->free_ev)
             event_free(g->free_ev);
         free(g);
-        conn_bufferevent_free(bev, tls);
+        conn_free(bev, tls);
         worker_conn_closed(w, l, replaces);
         return;
     }
@@ -118,11 +117,18 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
     g->bev = bev;
     g->tls = tls;
     worker_conn_replace(w, replaces, &g->base);
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, g);
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    bufferevent_set_timeouts(bev, NULL, NULL);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (tls) {
+        sockio_setcb(tls, read_cb, write_cb, event_cb, g);
+        sockio_set_read_timeout(tls, 0);
+        sockio_set_write_timeout(tls, 0);
+        sockio_read(tls, 1);
+    } else {
+        bufferevent_setcb(bev, read_cb, write_cb, event_cb, g);
+        bufferevent_set_timeouts(bev, NULL, NULL);
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
     struct timeval tv = ms_timeval(LINGER_MS);
     evtimer_add(g->timer, &tv);
     read_cb(bev, g);
@@ -130,12 +136,12 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
 }
 
 void conn_end(struct worker *w, struct listener_rt *l, struct ds_conn *c, struct bufferevent *bev,
-              int tls, int linger)
+              struct sockio *tls, int linger)
 {
     if (linger) {
         linger_close(w, l, bev, tls, c);
         return;
     }
-    conn_bufferevent_free(bev, tls);
+    conn_free(bev, tls);
     worker_conn_closed(w, l, c);
 }

@@ -12,21 +12,21 @@ struct worker;
 struct listener_rt;
 struct bufferevent;
 struct ds_conn;
+struct sockio;
 
-/* Frees a client connection's bufferevent. For TLS, the SSL is first marked as shut down:
- * OpenSSL otherwise takes a session freed without close_notify for a bad one and drops it
- * from the cache, and clients that simply hang up (most) could not resume (nginx does the
- * same). */
-void conn_bufferevent_free(struct bufferevent *bev, int tls);
+/* Frees a client connection: <bev>, and for TLS its sockio <tls> (which owns the SSL and
+ * the socket; see sockio_free); NULL for plain TCP, whose socket is <bev>'s. */
+void conn_free(struct bufferevent *bev, struct sockio *tls);
 
-/* Ends a session's connection: with <linger>, hands <bev> to a lingering close that takes
- * <c>'s place in the worker's list; otherwise frees <bev> and unlinks <c>. Either way <bev>
- * is no longer the caller's, and <c> may be freed by its owner once this returns. */
+/* Ends a session's connection: with <linger>, hands <bev> (and <tls>) to a lingering close
+ * that takes <c>'s place in the worker's list; otherwise frees them and unlinks <c>. Either
+ * way they are no longer the caller's, and <c> may be freed by its owner once this returns.
+ * A plain connection's sockio must be freed before. */
 void conn_end(struct worker *w, struct listener_rt *l, struct ds_conn *c, struct bufferevent *bev,
-              int tls, int linger);
+              struct sockio *tls, int linger);
 
-/* Takes over <bev> and <replaces>'s place in the worker's connection list. */
-void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev, int tls,
-                  struct ds_conn *replaces);
+/* Takes over <bev>, <tls> and <replaces>'s place in the worker's connection list. */
+void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
+                  struct sockio *tls, struct ds_conn *replaces);
 
 #endif

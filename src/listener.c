@@ -21,6 +21,7 @@
 #include "h2_server.h"
 #include "tls.h"
 #include "log.h"
+#include "sockio.h"
 #include "worker.h"
 
 int listener_bind(const struct cfg_sockaddr *a, char *err, size_t errlen)
@@ -175,11 +176,22 @@ static void pending_free_cb(evutil_socket_t fd, short what, void *arg)
     free(p);
 }
 
+/* The handshake's bufferevent does not own the SSL or the socket: a finished handshake
+ * hands them on to a sockio. */
+static void handshake_free(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    bufferevent_free(bev);
+    SSL_free(ssl);
+    evutil_closesocket(fd);
+}
+
 /* Ends the pending connection; its bufferevent is freed unless it was handed on. */
 static void pending_end(struct tls_pending *p, int closed)
 {
     if (p->bev && closed) {
-        bufferevent_free(p->bev);
+        handshake_free(p->bev);
         worker_conn_closed(p->l->w, p->l, &p->base);
     }
     p->bev = NULL;
@@ -199,17 +211,29 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
         pending_end(p, 1);
         return;
     }
-    bufferevent_set_timeouts(bev, NULL, NULL);
-    struct bufferevent *b = p->bev;
-    p->bev = NULL;
-    SSL *ssl = bufferevent_openssl_get_ssl(b);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
     log_debug("listener %s: TLS handshake in worker %d: %s, %s, %s", l->cfg->name, l->w->id,
               SSL_session_reused(ssl) ? "resumed" : "full", SSL_get_version(ssl),
               tls_negotiated_h2(ssl) ? "h2" : "http/1.1");
+    /* From here ferry reads and writes the records itself (sockio.h says why); the
+     * session's bufferevent only holds plaintext. The handshake's read nothing past the
+     * client's Finished (OpenSSL reads record by record without read-ahead). */
+    struct bufferevent *b = bufferevent_socket_new(l->w->base, -1, 0);
+    struct sockio *io = b ? sockio_new_tls(l->w->base, b, ssl) : NULL;
+    if (!io) {
+        log_warn("listener %s: client connection closed: out of memory", l->cfg->name);
+        if (b)
+            bufferevent_free(b);
+        worker_conn_count_close(l, DSC_ERROR);
+        pending_end(p, 1);
+        return;
+    }
+    bufferevent_free(p->bev);   /* (not the SSL or the socket: they are the sockio's now) */
+    p->bev = NULL;
     if (tls_negotiated_h2(ssl))
-        h2s_new(l->w, l, b, (const struct sockaddr *)&p->peer, 1, &p->base);
+        h2s_new(l->w, l, b, (const struct sockaddr *)&p->peer, io, &p->base);
     else
-        h1s_new(l->w, l, b, (const struct sockaddr *)&p->peer, 1, &p->base);
+        h1s_new(l->w, l, b, (const struct sockaddr *)&p->peer, io, &p->base);
     pending_end(p, 0);
 }
 
@@ -234,8 +258,7 @@ static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct so
         close(fd);
         return;
     }
-    p->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
+    p->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
     if (!p->bev) {
         SSL_free(ssl);
         close(fd);
@@ -280,7 +303,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         if (!bev)
             close(fd);
         else
-            h1s_new(w, l, bev, sa, 0, NULL);
+            h1s_new(w, l, bev, sa, NULL, NULL);
     }
     if (l->cfg->max_connections && l->nconns >= l->cfg->max_connections && !l->paused) {
         l->paused = 1;

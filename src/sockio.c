@@ -4,6 +4,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <linux/sockios.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/queue.h>
@@ -18,7 +20,10 @@
 #define READ_MIN ((size_t)16 * 1024)
 #define READ_MAX ((size_t)256 * 1024)
 
-enum { DO_FLUSH = 1, DO_TRIGGER_READ = 2 };
+/* TLS: at most one record's payload per SSL_write, so that one write(2) carries it. */
+#define TLS_RECORD ((size_t)16 * 1024)
+
+enum { DO_FLUSH = 1, DO_TRIGGER_READ = 2, DO_TLS_READ = 4 };
 
 struct sockio {
     struct bufferevent *bev;
@@ -40,10 +45,23 @@ struct sockio {
     int reading;       /* the owner wants input */
     int suspended;     /* the input is at its high watermark */
     int queued;        /* the kernel's send queue when libevent last took over or timed out */
+    /* TLS only: the socket, the SSL over it and the wait for writability are ours; the
+     * bufferevent holds the plaintext buffers and no descriptor. */
+    SSL *ssl;
+    evutil_socket_t fd;
+    struct event *write_ev;     /* while an SSL_write waits for the socket to take more */
+    uint64_t write_timeout_ms;
+    size_t retry_len;           /* the length of that SSL_write, retried at least as long */
+    short tls_end;              /* EOF or error met after bytes still to be delivered */
+    int read_wants_write;       /* SSL_read needs the socket writable (a KeyUpdate answer) */
+    int write_wants_read;       /* SSL_write needs input first */
 };
 
-static int libevent_writes(const struct sockio *so)
+/* A write waits for the socket: libevent's (plain) or our TLS write event. */
+static int write_waits(const struct sockio *so)
 {
+    if (so->ssl)
+        return event_pending(so->write_ev, EV_WRITE, NULL) != 0;
     return (bufferevent_get_enabled(so->bev) & EV_WRITE) != 0;
 }
 
@@ -94,11 +112,17 @@ static size_t read_high(const struct sockio *so)
     return high;
 }
 
+static evutil_socket_t sock_fd(const struct sockio *so)
+{
+    return so->ssl ? so->fd : bufferevent_getfd(so->bev);
+}
+
 static void read_ended(struct sockio *so, short what);
 
 static void arm_read(struct sockio *so)
 {
-    if (!so->reading || so->suspended) {
+    /* (While SSL_read waits for writability, a readable socket would only spin.) */
+    if (!so->reading || so->suspended || so->read_wants_write) {
         event_del(so->read_ev);
         deadline_clear(&so->rto);
         return;
@@ -107,10 +131,38 @@ static void arm_read(struct sockio *so)
         /* No timer could be made: read_ev carries the timeout. */
         struct timeval tv = ms_timeval(so->read_timeout_ms);
         event_add(so->read_ev, &tv);
-        return;
+    } else {
+        event_add(so->read_ev, NULL);
+        deadline_after(&so->rto, so->read_timeout_ms);
     }
-    event_add(so->read_ev, NULL);
-    deadline_after(&so->rto, so->read_timeout_ms);
+    /* Records OpenSSL already holds (read ahead, or left when reading paused) would wait for
+     * the socket's next bytes, which may never come. */
+    if (so->ssl && (so->tls_end || SSL_has_pending(so->ssl)))
+        defer(so, DO_TLS_READ);
+}
+
+/* How much may be read now, at most <want>; 0 at the read high watermark, where reading is
+ * suspended until the owner drains the input (input_cb). */
+static size_t read_room(struct sockio *so, size_t want)
+{
+    size_t len = evbuffer_get_length(bufferevent_get_input(so->bev)), high = read_high(so);
+    if (high && len >= high) {
+        so->suspended = 1;
+        arm_read(so);
+        return 0;
+    }
+    return high && high - len < want ? high - len : want;
+}
+
+/* After a read: suspended if it reached the high watermark (1), else 0. */
+static int read_filled(struct sockio *so)
+{
+    size_t high = read_high(so);
+    if (!high || evbuffer_get_length(bufferevent_get_input(so->bev)) < high)
+        return 0;
+    so->suspended = 1;
+    arm_read(so);
+    return 1;
 }
 
 static void read_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -182,6 +234,180 @@ static ssize_t read_some(struct sockio *so, struct evbuffer *in, size_t want)
     return n;
 }
 
+/* ---- TLS -------------------------------------------------------------------------------- */
+
+static void tls_read(struct sockio *so);
+static void flush(struct sockio *so);
+
+/* How a failed SSL_read or SSL_write ends the stream: a peer that hangs up without
+ * close_notify is normal for HTTP (an EOF, as libevent's allow_dirty_shutdown), anything
+ * else an error. Clears the thread's OpenSSL error queue for the next connection. */
+static short tls_failure(int err, int ret)
+{
+    short what = BEV_EVENT_ERROR;
+    unsigned long e = ERR_peek_error();
+    if (err == SSL_ERROR_ZERO_RETURN ||
+        (err == SSL_ERROR_SYSCALL && !e && (ret == 0 || errno == 0)) ||
+        (err == SSL_ERROR_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        what = BEV_EVENT_EOF;
+    else if (err == SSL_ERROR_SSL)
+        log_debug("TLS connection failed: %s", ERR_reason_error_string(e));
+    ERR_clear_error();
+    return what;
+}
+
+static int send_queue(const struct sockio *so);
+
+static void wait_writable(struct sockio *so)
+{
+    if (event_pending(so->write_ev, EV_WRITE, NULL))
+        return;
+    so->queued = send_queue(so);
+    struct timeval tv = ms_timeval(so->write_timeout_ms);
+    if (event_add(so->write_ev, so->write_timeout_ms ? &tv : NULL) < 0)
+        event_active(so->write_ev, EV_WRITE, 0);   /* try again rather than stall */
+}
+
+static void write_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sockio *so = arg;
+    (void)fd;
+    if (!(what & EV_WRITE)) {
+        /* As libevent's path for plain TCP below (event_tramp): a shrinking send queue is
+         * a client reading slowly, not a stalled one. */
+        int q = send_queue(so);
+        if (q >= 0 && so->queued >= 0 && q < so->queued) {
+            wait_writable(so);
+            return;
+        }
+        so->event_cb(so->bev, (short)(BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT), so->arg);
+        return;
+    }
+    if (so->read_wants_write) {
+        so->read_wants_write = 0;
+        arm_read(so);
+        defer(so, DO_TLS_READ);
+    }
+    flush(so);
+}
+
+/* Decrypts what the socket and OpenSSL hold, up to the read high watermark: with OpenSSL's
+ * read-ahead one read(2) takes a burst of records, not a 5-byte header and then a body. */
+static void tls_read(struct sockio *so)
+{
+    if (!so->reading || so->suspended)
+        return;   /* a deferred read that came after reading stopped */
+    if (so->tls_end) {
+        read_ended(so, so->tls_end);
+        return;
+    }
+    if (so->write_wants_read) {
+        so->write_wants_read = 0;
+        defer(so, DO_FLUSH);
+    }
+    struct evbuffer *in = bufferevent_get_input(so->bev);
+    size_t want = read_room(so, READ_MAX), got = 0;
+    if (!want)
+        return;
+    char buf[TLS_RECORD];
+    short end = 0;
+    ERR_clear_error();   /* SSL_get_error reads the thread's queue: no other's errors in it */
+    evbuffer_unfreeze(in, 0);   /* the bufferevent freezes its input's end against others */
+    while (got < want && !end) {
+        size_t ask = want - got < sizeof buf ? want - got : sizeof buf;
+        int n = SSL_read(so->ssl, buf, (int)ask);
+        if (n > 0) {
+            if (evbuffer_add(in, buf, (size_t)n) < 0)
+                end = BEV_EVENT_ERROR;
+            got += (size_t)n;
+            /* Nothing buffered: another SSL_read would only meet EAGAIN; the socket, level-
+             * triggered, says when there is more. */
+            if (!SSL_has_pending(so->ssl))
+                break;
+            continue;
+        }
+        int err = SSL_get_error(so->ssl, n);
+        if (err == SSL_ERROR_WANT_READ)
+            break;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            so->read_wants_write = 1;
+            arm_read(so);
+            wait_writable(so);
+            break;
+        }
+        end = tls_failure(err, n);
+    }
+    evbuffer_freeze(in, 0);
+    if (end && !got) {
+        read_ended(so, end);
+        return;
+    }
+    if (end) {
+        so->tls_end = end;   /* after the owner has had the bytes */
+        defer(so, DO_TLS_READ);
+    }
+    if (!got)
+        return;
+    /* Once suspended, reading resumes (with what OpenSSL holds) when the input drains. */
+    if (!read_filled(so)) {
+        if (got >= want && SSL_has_pending(so->ssl))
+            defer(so, DO_TLS_READ);   /* the rest of the burst, after the owner's turn */
+        if (so->rto.ev && !so->read_wants_write)
+            deadline_after(&so->rto, so->read_timeout_ms);
+    }
+    so->read_cb(so->bev, so->arg);   /* last: it may end the connection and free us */
+}
+
+/* Encrypts the output a record at a time (small chunks gathered into one), each record one
+ * write(2). A record the socket would not take is retried, at least as long (OpenSSL's
+ * rule; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the bytes move), once it is writable. */
+static void tls_flush(struct sockio *so)
+{
+    struct evbuffer *out = bufferevent_get_output(so->bev);
+    char buf[TLS_RECORD];
+    size_t written = 0, left;
+    ERR_clear_error();
+    evbuffer_unfreeze(out, 1);
+    while ((left = evbuffer_get_length(out))) {
+        size_t n = left < sizeof buf ? left : sizeof buf;
+        struct evbuffer_iovec v;
+        const void *p = buf;
+        if (evbuffer_peek(out, (ev_ssize_t)n, NULL, &v, 1) >= 1 && v.iov_len >= n)
+            p = v.iov_base;
+        else
+            evbuffer_copyout(out, buf, n);
+        int r = SSL_write(so->ssl, p, (int)n);
+        if (r > 0) {
+            so->retry_len = 0;
+            evbuffer_drain(out, (size_t)r);
+            written += (size_t)r;
+            continue;
+        }
+        int err = SSL_get_error(so->ssl, r);
+        so->retry_len = n;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            wait_writable(so);
+            break;
+        }
+        if (err == SSL_ERROR_WANT_READ) {
+            so->write_wants_read = 1;
+            break;
+        }
+        evbuffer_freeze(out, 1);
+        (void)tls_failure(err, r);
+        so->event_cb(so->bev, (short)(BEV_EVENT_WRITING | BEV_EVENT_ERROR), so->arg);
+        return;
+    }
+    evbuffer_freeze(out, 1);
+    size_t low = 0;
+    bufferevent_getwatermark(so->bev, EV_WRITE, &low, NULL);
+    /* Last: the callback may end the connection and free us. */
+    if (written && evbuffer_get_length(out) <= low && so->write_cb)
+        so->write_cb(so->bev, so->arg);
+}
+
+/* ---- plain reads ------------------------------------------------------------------------- */
+
 static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sockio *so = arg;
@@ -190,15 +416,14 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
         read_ended(so, BEV_EVENT_TIMEOUT);
         return;
     }
-    struct evbuffer *in = bufferevent_get_input(so->bev);
-    size_t len = evbuffer_get_length(in), high = read_high(so), want = so->read_size;
-    if (high && len >= high) {
-        so->suspended = 1;
-        arm_read(so);
+    if (so->ssl) {
+        tls_read(so);
         return;
     }
-    if (high && high - len < want)
-        want = high - len;
+    struct evbuffer *in = bufferevent_get_input(so->bev);
+    size_t want = read_room(so, so->read_size);
+    if (!want)
+        return;
     ssize_t n = read_some(so, in, want);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -214,10 +439,7 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
         so->read_size *= 2;
     else if ((size_t)n < READ_MIN / 4)
         so->read_size = READ_MIN;
-    if (high && len + (size_t)n >= high) {
-        so->suspended = 1;
-        arm_read(so);
-    } else if (so->rto.ev) {
+    if (!read_filled(so) && so->rto.ev) {
         deadline_after(&so->rto, so->read_timeout_ms);   /* moved later: no timer work */
     }
     so->read_cb(so->bev, so->arg);   /* last: it may end the connection and free us */
@@ -255,14 +477,14 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 {
     struct sockio *so = arg;
     (void)buf;
-    if (info->n_added && !libevent_writes(so))
+    if (info->n_added && !write_waits(so))
         defer(so, DO_FLUSH);
 }
 
 static int send_queue(const struct sockio *so)
 {
     int q = -1;
-    if (ioctl(bufferevent_getfd(so->bev), SIOCOUTQ, &q) < 0)
+    if (ioctl(sock_fd(so), SIOCOUTQ, &q) < 0)
         return -1;
     return q;
 }
@@ -271,8 +493,13 @@ static void flush(struct sockio *so)
 {
     struct bufferevent *bev = so->bev;
     struct evbuffer *out = bufferevent_get_output(bev);
-    if (libevent_writes(so) || !evbuffer_get_length(out))
+    if (write_waits(so) || !evbuffer_get_length(out))
         return;
+    if (so->ssl) {
+        if (!so->write_wants_read)
+            tls_flush(so);
+        return;
+    }
     /* A socket bufferevent keeps its output's front frozen against others draining it;
      * libevent's own write path thaws it the same way around its write. */
     evbuffer_unfreeze(out, 1);
@@ -296,14 +523,18 @@ static void flush(struct sockio *so)
 
 static void run_pending(struct sockio *so, int pending)
 {
-    if (pending & DO_TRIGGER_READ) {
-        /* The read callback may free us: the flush, if any, goes on in another turn. */
-        if (pending & DO_FLUSH)
-            defer(so, DO_FLUSH);
+    /* One piece of work now; each may free us, so the rest is queued again first. */
+    int now = (pending & DO_TRIGGER_READ) ? DO_TRIGGER_READ
+              : (pending & DO_FLUSH)      ? DO_FLUSH
+                                          : DO_TLS_READ;
+    if (pending & ~now)
+        defer(so, pending & ~now);
+    if (now == DO_TRIGGER_READ)
         so->read_cb(so->bev, so->arg);
-        return;
-    }
-    flush(so);
+    else if (now == DO_FLUSH)
+        flush(so);
+    else
+        tls_read(so);
 }
 
 static void deferred_cb(evutil_socket_t fd, short what, void *arg)
@@ -364,9 +595,9 @@ static void event_tramp(struct bufferevent *bev, short what, void *arg)
 
 /* ---- life ------------------------------------------------------------------------------- */
 
-struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
-                          bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
-                          bufferevent_event_cb event_cb, void *arg)
+static struct sockio *sockio_make(struct event_base *base, struct bufferevent *bev, SSL *ssl,
+                                  bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                                  bufferevent_event_cb event_cb, void *arg)
 {
     struct sockio *so = calloc(1, sizeof *so);
     if (!so)
@@ -377,25 +608,69 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
     so->event_cb = event_cb;
     so->arg = arg;
     so->read_size = READ_MIN;
-    so->read_ev = event_new(base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, read_ev_cb, so);
-    if (so->read_ev && deferred_attach(base) == 0) {
+    so->ssl = ssl;
+    so->fd = ssl ? SSL_get_fd(ssl) : -1;
+    so->read_ev = event_new(base, sock_fd(so), EV_READ | EV_PERSIST, read_ev_cb, so);
+    if (ssl && so->read_ev)
+        so->write_ev = event_new(base, so->fd, EV_WRITE, write_ev_cb, so);
+    if (so->read_ev && (!ssl || so->write_ev) && deferred_attach(base) == 0) {
         so->out_watch = evbuffer_add_cb(bufferevent_get_output(bev), output_cb, so);
         so->in_watch = evbuffer_add_cb(bufferevent_get_input(bev), input_cb, so);
     }
     if (!so->out_watch || !so->in_watch) {
         if (so->out_watch)
             evbuffer_remove_cb_entry(bufferevent_get_output(bev), so->out_watch);
+        if (so->write_ev)
+            event_free(so->write_ev);
         if (so->read_ev)
             event_free(so->read_ev);
         free(so);
         return NULL;
     }
-    bufferevent_setcb(bev, read_tramp, write_tramp, event_tramp, so);
     bufferevent_disable(bev, EV_READ | EV_WRITE);
+    if (ssl) {
+        bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+        SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_set_read_ahead(ssl, 1);
+    } else {
+        bufferevent_setcb(bev, read_tramp, write_tramp, event_tramp, so);
+    }
     if (evbuffer_get_length(bufferevent_get_output(bev)))
         defer(so, DO_FLUSH);
     return so;
 }
+
+struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
+                          bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                          bufferevent_event_cb event_cb, void *arg)
+{
+    return sockio_make(base, bev, NULL, read_cb, write_cb, event_cb, arg);
+}
+
+struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, SSL *ssl)
+{
+    return sockio_make(base, bev, ssl, NULL, NULL, NULL, NULL);
+}
+
+void sockio_setcb(struct sockio *so, bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                  bufferevent_event_cb event_cb, void *arg)
+{
+    so->read_cb = read_cb;
+    so->write_cb = write_cb;
+    so->event_cb = event_cb;
+    so->arg = arg;
+}
+
+void sockio_set_write_timeout(struct sockio *so, uint64_t ms)
+{
+    so->write_timeout_ms = ms;
+    if (so->ssl && event_pending(so->write_ev, EV_WRITE, NULL)) {
+        struct timeval tv = ms_timeval(ms);
+        event_add(so->write_ev, ms ? &tv : NULL);
+    }
+}
+
+SSL *sockio_ssl(const struct sockio *so) { return so ? so->ssl : NULL; }
 
 struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, int plain,
                              bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
@@ -424,7 +699,16 @@ void sockio_free(struct sockio *so)
     if (so->pending)
         LIST_REMOVE(so, defer_link);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    if (evbuffer_get_length(bufferevent_get_output(bev)))
+    if (so->ssl) {
+        /* The connection ends with us. Marked as shut down: OpenSSL otherwise takes a
+         * session freed without close_notify for a bad one and drops it from the cache,
+         * and clients that simply hang up (most) could not resume (nginx does the same). */
+        event_free(so->write_ev);
+        SSL_set_shutdown(so->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(so->ssl);
+        evutil_closesocket(so->fd);
+    } else if (evbuffer_get_length(bufferevent_get_output(bev))) {
         bufferevent_enable(bev, EV_WRITE);
+    }
     free(so);
 }

@@ -17,11 +17,21 @@
  * deferred read callback through sockio_*, never through bufferevent_enable/disable(EV_READ),
  * bufferevent_set_timeouts (read part) or bufferevent_trigger.
  *
- * TLS bufferevents read and write through OpenSSL and do not use this. */
+ * Client connections over TLS use a sockio too (sockio_new_tls), not libevent's OpenSSL
+ * bufferevent: that one reads a TLS record in two read(2)s (its 5-byte header, then the
+ * rest), one record per readable event, and adds and drops write interest (two epoll_ctl)
+ * around every flush, whether or not writing is enabled. A TLS sockio owns the socket and
+ * the SSL over it; its bufferevent has no descriptor (so libevent can never send or take
+ * plaintext on it by mistake) and only holds the plaintext buffers. It reads with OpenSSL's
+ * read-ahead (a burst of records in one read(2)), delivers what OpenSSL still holds
+ * without waiting for the socket, writes a record per write(2) at the end of the loop turn
+ * and waits for writability with its own event and send timeout. Upstream TLS connections
+ * keep libevent's OpenSSL bufferevent. */
 #ifndef FERRY_SOCKIO_H
 #define FERRY_SOCKIO_H
 
 #include <event2/bufferevent.h>
+#include <openssl/types.h>
 #include <stdint.h>
 
 struct sockio;
@@ -33,6 +43,23 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
                           bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
                           bufferevent_event_cb event_cb, void *arg);
 
+/* A TLS connection after its handshake: <ssl> (and the socket it reads and writes, which
+ * <bev> must not have: a bufferevent made with fd -1) become the sockio's, freed with it;
+ * on failure (NULL) they stay the caller's. No callbacks and no reading until
+ * sockio_setcb and sockio_read. Output found in <bev> is written. */
+struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, SSL *ssl);
+
+/* Callbacks for a new owner (as bufferevent_setcb). */
+void sockio_setcb(struct sockio *so, bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
+                  bufferevent_event_cb event_cb, void *arg);
+
+/* TLS: the time allowed for the socket to take more of the output (0 = none); plain TCP
+ * uses the bufferevent's own write timeout (bufferevent_set_timeouts). */
+void sockio_set_write_timeout(struct sockio *so, uint64_t ms);
+
+/* The SSL of a TLS sockio; NULL for plain TCP or a NULL sockio. */
+SSL *sockio_ssl(const struct sockio *so);
+
 /* The I/O a connection starts with: for <plain> TCP a sockio, reading (NULL when none could
  * be had); otherwise, or then, libevent's own bufferevent with the callbacks set and EV_READ
  * and EV_WRITE enabled (TLS). Returns the sockio or NULL. */
@@ -40,9 +67,10 @@ struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, i
                              bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
                              bufferevent_event_cb event_cb, void *arg);
 
-/* Detaches from the bufferevent (before it is freed or handed to another owner, which
- * enables what it needs). Output not yet written stays in the buffer with EV_WRITE enabled.
- * NULL is allowed. */
+/* Plain TCP: detaches from the bufferevent (before it is freed or handed to another owner,
+ * which enables what it needs); output not yet written stays in the buffer with EV_WRITE
+ * enabled. TLS: ends the connection (SSL and socket; output not yet written is dropped);
+ * the bufferevent is left to the caller to free. NULL is allowed. */
 void sockio_free(struct sockio *so);
 
 /* Reading on or off (bufferevent_enable / disable of EV_READ). */

@@ -22,8 +22,8 @@ struct tls_server;
 struct tls_server *tls_server_new(const struct cfg_tls *cfg, char *err, size_t errlen);
 void tls_server_free(struct tls_server *t);
 
-/* A new server SSL for one accepted connection; NULL on ENOMEM. The caller owns it (a
- * bufferevent_openssl created with BEV_OPT_CLOSE_ON_FREE frees it). Note: OpenSSL drops a
+/* A new server SSL for one accepted connection; NULL on ENOMEM. The caller owns it (after
+ * the handshake, the connection's sockio: sockio_new_tls). Note: OpenSSL drops a
  * connection's session from the server-side cache when the SSL is freed before a
  * close_notify was sent; to keep it resumable after a timeout or a client's abrupt close,
  * call SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN) first, as nginx
