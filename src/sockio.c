@@ -53,6 +53,7 @@ struct sockio {
     uint64_t write_timeout_ms;
     size_t retry_len;           /* the length of that SSL_write, retried at least as long */
     short tls_end;              /* EOF or error met after bytes still to be delivered */
+    int tls_failed;             /* a fatal TLS error: no close_notify (OpenSSL forbids it) */
     int read_wants_write;       /* SSL_read needs the socket writable (a KeyUpdate answer) */
     int write_wants_read;       /* SSL_write needs input first */
 };
@@ -242,9 +243,10 @@ static void flush(struct sockio *so);
 /* How a failed SSL_read or SSL_write ends the stream: a peer that hangs up without
  * close_notify is normal for HTTP (an EOF, as libevent's allow_dirty_shutdown), anything
  * else an error. Clears the thread's OpenSSL error queue for the next connection. */
-static short tls_failure(int err, int ret)
+static short tls_failure(struct sockio *so, int err, int ret)
 {
     short what = BEV_EVENT_ERROR;
+    so->tls_failed = err != SSL_ERROR_ZERO_RETURN;
     unsigned long e = ERR_peek_error();
     if (err == SSL_ERROR_ZERO_RETURN ||
         (err == SSL_ERROR_SYSCALL && !e && (ret == 0 || errno == 0)) ||
@@ -335,7 +337,7 @@ static void tls_read(struct sockio *so)
             wait_writable(so);
             break;
         }
-        end = tls_failure(err, n);
+        end = tls_failure(so, err, n);
     }
     evbuffer_freeze(in, 0);
     if (end && !got) {
@@ -394,7 +396,7 @@ static void tls_flush(struct sockio *so)
             break;
         }
         evbuffer_freeze(out, 1);
-        (void)tls_failure(err, r);
+        (void)tls_failure(so, err, r);
         so->event_cb(so->bev, (short)(BEV_EVENT_WRITING | BEV_EVENT_ERROR), so->arg);
         return;
     }
@@ -700,9 +702,17 @@ void sockio_free(struct sockio *so)
         LIST_REMOVE(so, defer_link);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     if (so->ssl) {
-        /* The connection ends with us. Marked as shut down: OpenSSL otherwise takes a
-         * session freed without close_notify for a bad one and drops it from the cache,
-         * and clients that simply hang up (most) could not resume (nginx does the same). */
+        /* The connection ends with us: close_notify (RFC 8446 6.1) when all was written
+         * and the stream did not fail (never after output we drop: a client must not take
+         * a cut response for a whole one; a lingering close has sent it already). Then
+         * marked as shut down both ways: OpenSSL otherwise takes a session freed without
+         * the client's close_notify for a bad one and drops it from the cache, and clients
+         * that simply hang up (most) could not resume (nginx does the same). */
+        if (!so->tls_failed && !evbuffer_get_length(bufferevent_get_output(bev)) &&
+            !(SSL_get_shutdown(so->ssl) & SSL_SENT_SHUTDOWN)) {
+            (void)SSL_shutdown(so->ssl);
+            ERR_clear_error();
+        }
         event_free(so->write_ev);
         SSL_set_shutdown(so->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(so->ssl);

@@ -69,7 +69,8 @@ struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, i
 
 /* Plain TCP: detaches from the bufferevent (before it is freed or handed to another owner,
  * which enables what it needs); output not yet written stays in the buffer with EV_WRITE
- * enabled. TLS: ends the connection (SSL and socket; output not yet written is dropped);
+ * enabled. TLS: ends the connection: close_notify if all output was written and the stream
+ * did not fail, then the SSL and the socket are freed (output not yet written is dropped);
  * the bufferevent is left to the caller to free. NULL is allowed. */
 void sockio_free(struct sockio *so);
 

@@ -3,7 +3,7 @@
 # a burst of records read in one go must all be served although no socket event announces
 # the ones OpenSSL holds; uploads that pause reading at the input watermark resume and lose
 # nothing; a slow reader makes SSL_write wait and retry; a TLS 1.3 KeyUpdate is answered
-# mid-connection; h2 over TLS multiplexes under load.
+# mid-connection; connections end with close_notify; h2 over TLS multiplexes under load.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 make_certs "$WORK/certs" || { fail "make test certificates"; finish; }
@@ -14,6 +14,7 @@ start_backend || { fail "start backend"; finish; }
 B=$BACKEND_ADDR
 P=$(pick_port)
 make_config "$WORK/ferry.yaml" --port "$P" --backend "$B" --workers 1 --log-level debug \
+    --listener keepalive_timeout=2s \
     --tls-cert "$C/localhost.crt:$C/localhost.key" --tls 'alpn=[h2, http/1.1]'
 start_ferry "$WORK/ferry.yaml" "$P" || finish
 URL=https://localhost:$P
@@ -45,6 +46,12 @@ assert_eq "$want" "$out" "the same over h2/TLS at 4 MiB/s"
 log "TLS 1.3 KeyUpdate (update_requested) between two requests on one connection"
 out=$(timeout 30 $PY "$TR" keyupdate "$P" "$C/ca.crt" 2>&1)
 assert_match "$out" "^responses 2" "both requests answered across the key update"
+
+log "close_notify: answered to the client's, and sent when ferry closes an idle connection"
+out=$(timeout 30 $PY "$TR" closenotify "$P" "$C/ca.crt" client 2>&1)
+assert_eq "close_notify" "$out" "the client's close_notify is answered with ferry's"
+out=$(timeout 30 $PY "$TR" closenotify "$P" "$C/ca.crt" server 2>&1)
+assert_eq "close_notify" "$out" "keepalive_timeout ends the connection with close_notify"
 
 log "h2 over TLS: 2,000 requests on 4 connections, 10 streams each"
 out=$(timeout 60 h2load -n 2000 -c 4 -m 10 "https://127.0.0.1:$P/" 2>&1)

@@ -13,9 +13,10 @@ tlsrecords.py slowread PORT CA PATH CHUNK PAUSE_MS
 tlsrecords.py keyupdate PORT CA
     A request, then a TLS 1.3 KeyUpdate asking for ferry's (via openssl s_client's K
     command), then another request on the same connection. Prints "responses N".
-tlsrecords.py closenotify PORT CA
-    A request and its response, then close_notify; prints what ferry answered ("close_notify"
-    or "eof") within 5 s.
+tlsrecords.py closenotify PORT CA client|server
+    A request and its response; then the client sends close_notify and waits for ferry's,
+    or waits for ferry to close the idle connection. Prints "close_notify" when the stream
+    ended with one, "eof without close_notify" when it did not.
 Every wait is bounded; a stall exits with status 2 and says where.
 """
 import hashlib
@@ -31,9 +32,11 @@ DEADLINE_S = 20
 
 def connect(port, ca):
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF   # (on by default: a hang-up reads as EOF)
     ctx.set_alpn_protocols(["http/1.1"])
     raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+    # A hang-up without close_notify raises SSLEOFError instead of reading as b"".
+    return ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
 
 
 class Reader:
@@ -133,16 +136,20 @@ def keyupdate(port, ca):
     print("responses", out.count(b"HTTP/1.1 200"), "keyupdate" if b"KEYUPDATE" in out else "")
 
 
-def closenotify(port, ca):
+def closenotify(port, ca, who):
     s = connect(port, ca)
     s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     Reader(s).response()
-    s.settimeout(5)
+    s.settimeout(10)
     try:
-        s.unwrap()   # sends close_notify, waits for ferry's
-        print("close_notify")
+        if who == "client":
+            s.unwrap()   # sends close_notify, then waits for ferry's
+            print("close_notify")
+        else:            # ferry closes the idle connection (keepalive_timeout)
+            print("close_notify" if s.recv(1) == b"" else "data")
     except (ssl.SSLError, OSError) as e:
-        print("eof", e)
+        ragged = isinstance(e, ssl.SSLEOFError) or "UNEXPECTED_EOF" in str(e)
+        print("eof without close_notify" if ragged else "error %s" % e)
 
 
 def main():
@@ -155,7 +162,7 @@ def main():
         elif cmd == "keyupdate":
             keyupdate(port, ca)
         elif cmd == "closenotify":
-            closenotify(port, ca)
+            closenotify(port, ca, sys.argv[4])
     except (socket.timeout, EOFError) as e:
         print("stalled or closed:", e)
         sys.exit(2)
