@@ -47,7 +47,8 @@ static int parse_workers(struct config_ctx *c, yaml_node_t *v, void *base)
 }
 
 
-/* One listen address; rejects one used earlier in this or any previous listener. */
+/* One listen address; rejects one used earlier in this or any previous listener, or by the
+ * admin listener when the file names it first (parse_admin_listen checks the other order). */
 static int parse_listen_one(struct config_ctx *c, yaml_node_t *n, struct cfg_listener *l, size_t j)
 {
     const char *expect = "host:port with a numeric host, like 0.0.0.0:8080, [::]:8080 or *:8080";
@@ -68,6 +69,10 @@ static int parse_listen_one(struct config_ctx *c, yaml_node_t *n, struct cfg_lis
                 return config_fail(c, n, "listen address '%s' is already used by listener '%s'; "
                                    "expected each address in one listener only", s, o->name);
     }
+    const struct cfg_admin *adm = c->cfg->admin;
+    if (adm && adm->addr.len && config_same_sockaddr(&adm->addr.ss, &a->ss))
+        return config_fail(c, n, "listen address '%s' is already used by the admin listener; "
+                           "expected an address of its own", s);
     if (!(a->text = strdup(s)))
         return config_oom(c, n);
     return 0;

@@ -647,6 +647,10 @@ static const struct bad {
       "invalid admin listen address 'localhost:9901'; expected host:port with a numeric host" },
     { "admin_no_listen", "admin:\n  port: 9901\n" MINIMAL, "2:3:",
       "unknown key 'port'" },
+    { "admin_same_listen_after", MINIMAL "admin:\n  listen: 127.0.0.1:8080\n", "11:11:",
+      "admin address '127.0.0.1:8080' is already used by listener 'web'" },
+    { "admin_same_listen_before", "admin: {listen: \"127.0.0.1:8080\"}\n" MINIMAL, "4:13:",
+      "listen address '127.0.0.1:8080' is already used by the admin listener" },
     { "tls_empty_map", "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    tls: {}\n"
       "    routes: [{upstream: app}]\n" UPSTREAMS, "4:10:",
       "listener tls is missing required key 'certificates'; expected a non-empty sequence" },
