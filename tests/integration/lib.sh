@@ -16,6 +16,7 @@ MKCONFIG="$PY $IT_DIR/mkconfig.py"
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 WORK=${WORK:-$IT_DIR/.work/$TEST_NAME}
 mkdir -p "$WORK"
+: >"$WORK/.picked_ports"   # (see pick_port)
 
 PIDS=()
 FERRY_PIDS=()
@@ -129,12 +130,19 @@ port_listening() { # PORT — a listening socket exists (does not connect)
     [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
 }
 
-# pick_port — a free TCP port in 20000..32000 (below the ephemeral range 32768-60999).
+# pick_port — a free TCP port in 20000..32000 (below the ephemeral range 32768-60999), never
+# one this test picked before: a port picked earlier may be free again while its process is
+# down and would be handed out twice (it runs in $(...), so the record is a file).
 pick_port() {
     local p i
     for i in $(seq 1 200); do
         p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
-        if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+        grep -qx "$p" "$WORK/.picked_ports" 2>/dev/null && continue
+        if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+            echo "$p" >>"$WORK/.picked_ports"
+            echo "$p"
+            return 0
+        fi
     done
     echo "pick_port: no free port" >&2
     return 1
