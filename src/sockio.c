@@ -143,23 +143,24 @@ static void arm_read(struct sockio *so)
 }
 
 /* How much may be read now, at most <want>; 0 at the read high watermark, where reading is
- * suspended until the owner drains the input (input_cb). */
-static size_t read_room(struct sockio *so, size_t want)
+ * suspended until the owner drains the input (input_cb). Sets <high> and the input's <len>
+ * for read_filled. */
+static size_t read_room(struct sockio *so, size_t want, size_t *high, size_t *len)
 {
-    size_t len = evbuffer_get_length(bufferevent_get_input(so->bev)), high = read_high(so);
-    if (high && len >= high) {
+    *len = evbuffer_get_length(bufferevent_get_input(so->bev));
+    *high = read_high(so);
+    if (*high && *len >= *high) {
         so->suspended = 1;
         arm_read(so);
         return 0;
     }
-    return high && high - len < want ? high - len : want;
+    return *high && *high - *len < want ? *high - *len : want;
 }
 
-/* After a read: suspended if it reached the high watermark (1), else 0. */
-static int read_filled(struct sockio *so)
+/* After reading <n> bytes: suspended if they reached the high watermark (1), else 0. */
+static int read_filled(struct sockio *so, size_t high, size_t len, size_t n)
 {
-    size_t high = read_high(so);
-    if (!high || evbuffer_get_length(bufferevent_get_input(so->bev)) < high)
+    if (!high || len + n < high)
         return 0;
     so->suspended = 1;
     arm_read(so);
@@ -308,7 +309,7 @@ static void tls_read(struct sockio *so)
         defer(so, DO_FLUSH);
     }
     struct evbuffer *in = bufferevent_get_input(so->bev);
-    size_t want = read_room(so, READ_MAX), got = 0;
+    size_t high, len, want = read_room(so, READ_MAX, &high, &len), got = 0;
     if (!want)
         return;
     char buf[TLS_RECORD];
@@ -351,7 +352,7 @@ static void tls_read(struct sockio *so)
     if (!got)
         return;
     /* Once suspended, reading resumes (with what OpenSSL holds) when the input drains. */
-    if (!read_filled(so)) {
+    if (!read_filled(so, high, len, got)) {
         if (got >= want && SSL_has_pending(so->ssl))
             defer(so, DO_TLS_READ);   /* the rest of the burst, after the owner's turn */
         if (so->rto.ev && !so->read_wants_write)
@@ -423,7 +424,7 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct evbuffer *in = bufferevent_get_input(so->bev);
-    size_t want = read_room(so, so->read_size);
+    size_t high, len, want = read_room(so, so->read_size, &high, &len);
     if (!want)
         return;
     ssize_t n = read_some(so, in, want);
@@ -441,7 +442,7 @@ static void read_ev_cb(evutil_socket_t fd, short what, void *arg)
         so->read_size *= 2;
     else if ((size_t)n < READ_MIN / 4)
         so->read_size = READ_MIN;
-    if (!read_filled(so) && so->rto.ev) {
+    if (!read_filled(so, high, len, (size_t)n) && so->rto.ev) {
         deadline_after(&so->rto, so->read_timeout_ms);   /* moved later: no timer work */
     }
     so->read_cb(so->bev, so->arg);   /* last: it may end the connection and free us */
