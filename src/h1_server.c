@@ -144,10 +144,7 @@ static void attach_io(struct h1_session *s, struct bufferevent *bev, struct sock
     bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, IN_HIGH_MARK);
     if (tls) {
-        s->io = tls;
-        sockio_setcb(tls, read_cb, write_cb, event_cb, s);
-        sockio_set_write_timeout(tls, s->l->cfg->send_timeout_ms);
-        sockio_read(tls, 1);
+        s->io = sockio_take(tls, read_cb, write_cb, event_cb, s, s->l->cfg->send_timeout_ms);
         return;
     }
     set_read_timeout(s, 0);   /* (and the send timeout) */

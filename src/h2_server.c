@@ -1067,10 +1067,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     if (tls) {
-        s->io = tls;
-        sockio_setcb(tls, read_cb, write_cb, event_cb, s);
-        sockio_set_write_timeout(tls, lc->send_timeout_ms);
-        sockio_read(tls, 1);
+        s->io = sockio_take(tls, read_cb, write_cb, event_cb, s, lc->send_timeout_ms);
     } else {
         struct timeval wt = ms_timeval(lc->send_timeout_ms);
         bufferevent_set_timeouts(bev, NULL, lc->send_timeout_ms ? &wt : NULL);

@@ -120,10 +120,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     if (tls) {
-        sockio_setcb(tls, read_cb, write_cb, event_cb, g);
-        sockio_set_read_timeout(tls, 0);
-        sockio_set_write_timeout(tls, 0);
-        sockio_read(tls, 1);
+        sockio_take(tls, read_cb, write_cb, event_cb, g, 0);
     } else {
         bufferevent_setcb(bev, read_cb, write_cb, event_cb, g);
         bufferevent_set_timeouts(bev, NULL, NULL);

@@ -51,7 +51,6 @@ struct sockio {
     evutil_socket_t fd;
     struct event *write_ev;     /* while an SSL_write waits for the socket to take more */
     uint64_t write_timeout_ms;
-    size_t retry_len;           /* the length of that SSL_write, retried at least as long */
     short tls_end;              /* EOF or error met after bytes still to be delivered */
     int tls_failed;             /* a fatal TLS error: no close_notify (OpenSSL forbids it) */
     int read_wants_write;       /* SSL_read needs the socket writable (a KeyUpdate answer) */
@@ -362,8 +361,9 @@ static void tls_read(struct sockio *so)
 }
 
 /* Encrypts the output a record at a time (small chunks gathered into one), each record one
- * write(2). A record the socket would not take is retried, at least as long (OpenSSL's
- * rule; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the bytes move), once it is writable. */
+ * write(2). A record the socket would not take is retried once it is writable, from the
+ * same front of the output, which only grows meanwhile: at least as long, as OpenSSL
+ * requires (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the bytes move). */
 static void tls_flush(struct sockio *so)
 {
     struct evbuffer *out = bufferevent_get_output(so->bev);
@@ -381,13 +381,11 @@ static void tls_flush(struct sockio *so)
             evbuffer_copyout(out, buf, n);
         int r = SSL_write(so->ssl, p, (int)n);
         if (r > 0) {
-            so->retry_len = 0;
             evbuffer_drain(out, (size_t)r);
             written += (size_t)r;
             continue;
         }
         int err = SSL_get_error(so->ssl, r);
-        so->retry_len = n;
         if (err == SSL_ERROR_WANT_WRITE) {
             wait_writable(so);
             break;
@@ -655,22 +653,22 @@ struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, 
     return sockio_make(base, bev, ssl, NULL, NULL, NULL, NULL);
 }
 
-void sockio_setcb(struct sockio *so, bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
-                  bufferevent_event_cb event_cb, void *arg)
+struct sockio *sockio_take(struct sockio *so, bufferevent_data_cb read_cb,
+                           bufferevent_data_cb write_cb, bufferevent_event_cb event_cb,
+                           void *arg, uint64_t write_timeout_ms)
 {
     so->read_cb = read_cb;
     so->write_cb = write_cb;
     so->event_cb = event_cb;
     so->arg = arg;
-}
-
-void sockio_set_write_timeout(struct sockio *so, uint64_t ms)
-{
-    so->write_timeout_ms = ms;
+    so->write_timeout_ms = write_timeout_ms;
     if (so->ssl && event_pending(so->write_ev, EV_WRITE, NULL)) {
-        struct timeval tv = ms_timeval(ms);
-        event_add(so->write_ev, ms ? &tv : NULL);
+        event_del(so->write_ev);
+        wait_writable(so);   /* the wait goes on under the new timeout */
     }
+    sockio_set_read_timeout(so, 0);
+    sockio_read(so, 1);
+    return so;
 }
 
 SSL *sockio_ssl(const struct sockio *so) { return so ? so->ssl : NULL; }

@@ -45,17 +45,17 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
 
 /* A TLS connection after its handshake: <ssl> (and the socket it reads and writes, which
  * <bev> must not have: a bufferevent made with fd -1) become the sockio's, freed with it;
- * on failure (NULL) they stay the caller's. No callbacks and no reading until
- * sockio_setcb and sockio_read. Output found in <bev> is written. */
+ * on failure (NULL) they stay the caller's. No callbacks and no reading until sockio_take.
+ * Output found in <bev> is written. */
 struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, SSL *ssl);
 
-/* Callbacks for a new owner (as bufferevent_setcb). */
-void sockio_setcb(struct sockio *so, bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
-                  bufferevent_event_cb event_cb, void *arg);
-
-/* TLS: the time allowed for the socket to take more of the output (0 = none); plain TCP
- * uses the bufferevent's own write timeout (bufferevent_set_timeouts). */
-void sockio_set_write_timeout(struct sockio *so, uint64_t ms);
+/* A TLS sockio's new owner (a session after the handshake, a lingering close after the
+ * session): its callbacks (as bufferevent_setcb), reading on with no read timeout, and
+ * <write_timeout_ms> for the socket to take more of the output (0 = none). Returns <so>.
+ * (Plain TCP uses the bufferevent's own write timeout, bufferevent_set_timeouts.) */
+struct sockio *sockio_take(struct sockio *so, bufferevent_data_cb read_cb,
+                           bufferevent_data_cb write_cb, bufferevent_event_cb event_cb,
+                           void *arg, uint64_t write_timeout_ms);
 
 /* The SSL of a TLS sockio; NULL for plain TCP or a NULL sockio. */
 SSL *sockio_ssl(const struct sockio *so);
