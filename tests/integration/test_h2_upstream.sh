@@ -188,6 +188,18 @@ assert_eq "HTTP/1.1 localhost" "$(json_get "$h" 'j["proto"] + " " + j["tls_serve
 assert_ne "h2" "$(json_get "$h" 'j["tls_alpn"]')" "protocol http1 does not negotiate h2"
 stop_pid "$FERRY_PID" TERM 10
 
+# openssl s_server takes the client's order of TLS 1.3 suites (as nginx does by default); its
+# -www page names the suite. ferry offers AES-128-GCM first (OpenSSL's own order: AES-256).
+SP=$(pick_port)
+openssl s_server -accept "127.0.0.1:$SP" -cert "$C/localhost.crt" -key "$C/localhost.key" \
+    -tls1_3 -www -quiet </dev/null >"$WORK/s_server.out" 2>&1 &
+_track $!
+wait_for 10 port_listening "$SP" || fail "openssl s_server did not listen"
+tls_case ssrv "127.0.0.1:$SP" --upstream "$TLSOK"
+out=$("${CURL[@]}" "http://127.0.0.1:$TP/")
+assert_match "$out" 'Cipher is TLS_AES_128_GCM_SHA256' "TLS 1.3 upstream: ferry offers AES-128-GCM first (OpenSSL s_server follows the client)"
+stop_pid "$FERRY_PID" TERM 10
+
 tls_case badname "$BT" --upstream protocol=h2 --upstream "tls={server_name: wrong.test, ca_file: $CA}"
 assert_eq 502 "$(http_status "http://127.0.0.1:$TP/")" "server_name not in the backend's certificate: 502"
 wait_grep "$TLOG" '[Vv]erif' 5

@@ -1,7 +1,7 @@
 #!/bin/bash
 # TLS listener: ALPN (h2, http/1.1), SNI certificate selection, session resumption for TLS 1.2
-# and 1.3 (also across 2 workers), handshake_timeout, plain HTTP sent to a TLS port, and
-# min_version TLSv1.3.
+# and 1.3 (also across 2 workers), handshake_timeout, plain HTTP sent to a TLS port, the
+# order of TLS 1.3 suites, and min_version TLSv1.3.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 make_certs "$WORK/certs" || { fail "make test certificates"; finish; }
@@ -17,7 +17,8 @@ start_ferry "$WORK/tls.yaml" "$P" || finish
 TLS_LOG=$FERRY_LOG   # this instance (workers: 2) logs each handshake with its worker
 P13=$(pick_port)
 make_config "$WORK/tls13.yaml" --port "$P13" --backend "$B" \
-    --tls-cert "$C/localhost.crt:$C/localhost.key" --tls min_version=TLSv1.3
+    --tls-cert "$C/localhost.crt:$C/localhost.key" --tls min_version=TLSv1.3 \
+    --tls ciphersuites=TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256
 start_ferry "$WORK/tls13.yaml" "$P13" || finish
 
 # sc ARGS... — openssl s_client against ferry with no input, bounded
@@ -91,6 +92,16 @@ assert_no_match "$out" '^RESP 200' "plain HTTP on a TLS port: not served"
 alive "$FERRY_PID" && pass "ferry alive" || fail "ferry died"
 out=$(curl -sS --max-time 10 --cacert "$C/ca.crt" -w ' %{http_version}' "https://127.0.0.1:$P/")
 assert_eq "hello 2" "$out" "TLS still served afterwards"
+
+log "TLS 1.3 suites: AES-128-GCM unless the client wants ChaCha20 or the config orders them"
+# s_client offers OpenSSL's order (AES-256-GCM-SHA384 first)
+assert_match "$(sc -tls1_3)" '^New, TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256$' "default order: AES-128-GCM (client offers AES-256 first)"
+out=$(sc -tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256)
+assert_match "$out" '^New, TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256$' "client that lists ChaCha20 first gets it"
+out=$(sc -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256)
+assert_match "$out" '^New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20-POLY1305$' "TLS 1.2: the same for ChaCha20 first"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:$P13" -tls1_3 </dev/null 2>&1)
+assert_match "$out" '^New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384$' "ciphersuites configured: the configured order wins"
 
 log "min_version TLSv1.3"
 out=$(timeout 10 openssl s_client -connect "127.0.0.1:$P13" -tls1_2 </dev/null 2>&1); rc=$?

@@ -325,6 +325,74 @@ START_TEST(test_versions)
 }
 END_TEST
 
+/* TLS 1.3 suites: AES-128-GCM unless the client puts ChaCha20 first or the configuration
+ * orders them otherwise; the clients here offer OpenSSL's order, AES-256-GCM first. */
+START_TEST(test_cipher_order)
+{
+    static const struct { const char *server, *client, *want; int version; } cases[] = {
+        { NULL, NULL, "TLS_AES_128_GCM_SHA256", TLS1_3_VERSION },
+        { NULL, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+          "TLS_CHACHA20_POLY1305_SHA256", TLS1_3_VERSION },
+        { NULL, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+          "TLS_AES_256_GCM_SHA384", TLS1_3_VERSION },
+        { "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", NULL, "TLS_AES_256_GCM_SHA384",
+          TLS1_3_VERSION },
+        { NULL, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384",
+          "ECDHE-ECDSA-CHACHA20-POLY1305", TLS1_2_VERSION },
+        { NULL, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305",
+          "ECDHE-ECDSA-AES256-GCM-SHA384", TLS1_2_VERSION },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cfg_tls cfg = base_cfg();
+        cfg.ciphersuites = (char *)cases[i].server;
+        struct tls_server *t = server(&cfg);
+        SSL_CTX *cctx = client_ctx(cases[i].version);
+        if (cases[i].client && cases[i].version == TLS1_3_VERSION)
+            ck_assert_int_eq(SSL_CTX_set_ciphersuites(cctx, cases[i].client), 1);
+        else if (cases[i].client)
+            ck_assert_int_eq(SSL_CTX_set_cipher_list(cctx, cases[i].client), 1);
+        struct conn k = connect_pair(t, cctx, "localhost", NULL, NULL);
+        ck_assert_msg(handshake(&k) == 0, "case %zu: handshake failed", i);
+        ck_assert_msg(!strcmp(SSL_get_cipher_name(k.s), cases[i].want),
+                      "case %zu: got %s, want %s", i, SSL_get_cipher_name(k.s), cases[i].want);
+        finish(&k, 0);
+        SSL_CTX_free(cctx);
+        tls_server_free(t);
+    }
+}
+END_TEST
+
+/* The upstream side offers AES-128-GCM first: a backend that follows the client's order (as
+ * this OpenSSL server, and nginx by default) takes it. */
+START_TEST(test_client_cipher_order)
+{
+    struct cfg_upstream_tls ucfg = { .ca_file = CERTS "ca.crt", .verify = 1,
+                                     .handshake_timeout_ms = 10000, .session_reuse = 1 };
+    struct tls_client *tc = tls_client_new(&ucfg, PROTO_HTTP1, NULL, err, sizeof err);
+    ck_assert_msg(tc != NULL, "tls_client_new: %s", err);
+    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(sctx, CERTS "localhost.crt"), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, CERTS "localhost.key", SSL_FILETYPE_PEM),
+                     1);
+    struct conn k = { tls_client_ssl_new(tc, "localhost", NULL, NULL), SSL_new(sctx) };
+    ck_assert_ptr_nonnull(k.c);
+    BIO *cb, *sb;
+    ck_assert_int_eq(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+    SSL_set_bio(k.c, cb, cb);
+    SSL_set_bio(k.s, sb, sb);
+    SSL_set_connect_state(k.c);
+    SSL_set_accept_state(k.s);
+    ck_assert_int_eq(handshake(&k), 0);
+    ck_assert_int_eq(SSL_version(k.s), TLS1_3_VERSION);
+    ck_assert_str_eq(SSL_get_cipher_name(k.s), "TLS_AES_128_GCM_SHA256");
+    ck_assert_int_eq(SSL_get_verify_result(k.c), X509_V_OK);
+    tls_client_ssl_detach(k.c);
+    finish(&k, 0);
+    SSL_CTX_free(sctx);
+    tls_client_free(tc);
+}
+END_TEST
+
 START_TEST(test_new_errors)
 {
     struct cfg_tls_cert certs[] = { two_certs[0], { CERTS "alt.crt", CERTS "mismatch.key" } };
@@ -463,6 +531,8 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_alpn);
     tcase_add_test(tc, test_sni);
     tcase_add_test(tc, test_versions);
+    tcase_add_test(tc, test_cipher_order);
+    tcase_add_test(tc, test_client_cipher_order);
     tcase_add_loop_test(tc, test_resume, 0, 4);
     tcase_add_loop_test(tc, test_ticket_rotation, 0, 2);
     suite_add_tcase(s, tc);
