@@ -301,7 +301,10 @@ struct exchange *exchange_start(const struct exchange_init *in)
     ex->connect_ms = -1;
     ex->response_ms = -1;
     ex->wt.ex = ex;
-    ex->request_line = strndup(in->request_line, in->request_line_len);
+    if ((ex->request_line = bc_malloc(in->request_line_len + 1))) {
+        memcpy(ex->request_line, in->request_line, in->request_line_len);
+        ex->request_line[in->request_line_len] = '\0';
+    }
     memcpy(ex->client_ip, in->client->ip, sizeof ex->client_ip);
     if (ex->has_body) {
         ex->pending = evbuffer_new();
@@ -649,7 +652,7 @@ void exchange_free(struct exchange *ex)
         evbuffer_free(ex->pending);
     if (ex->replay)
         evbuffer_free(ex->replay);
-    free(ex->request_line);
+    bc_free(ex->request_line);
     worker_gen_unref(ex->w, ex->gen);
     bc_free(ex);
 }

@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "blockcache.h"
 #include "deadline.h"
 #include "exchange.h"
 #include "h1_parse.h"
@@ -297,7 +298,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
                            const struct sockaddr *peer, struct sockio *tls,
                            struct ds_conn *replaces)
 {
-    struct h1_session *s = calloc(1, sizeof *s);
+    struct h1_session *s = bc_calloc(1, sizeof *s);
     if (s) {
         s->timer.ev = evtimer_new(w->base, timer_cb, s);
         s->process_ev = event_new(w->base, -1, 0, process_cb, s);
@@ -307,7 +308,7 @@ struct h1_session *h1s_new(struct worker *w, struct listener_rt *l, struct buffe
             event_free(s->timer.ev);
         if (s && s->process_ev)
             event_free(s->process_ev);
-        free(s);
+        bc_free(s);
         conn_free(bev, tls);
         if (replaces)
             worker_conn_closed(w, l, replaces);
@@ -800,7 +801,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
             evbuffer_free(s->tmp);
         event_free(s->timer.ev);
         event_free(s->process_ev);
-        free(s);
+        bc_free(s);
         return;
     }
     if (!s->done_ex)

@@ -952,7 +952,7 @@ static void process_cb(evutil_socket_t fd, short what, void *arg)
     event_free(s->timer.ev);
     event_free(s->process_ev);
     evbuffer_free(s->rx);
-    free(s);
+    bc_free(s);
 }
 
 static void session_close(struct h2_session *s, int linger)
@@ -1008,7 +1008,7 @@ static struct h2_session *session_create(struct worker *w, struct listener_rt *l
                                          struct bufferevent *bev, const struct sockaddr *peer,
                                          struct sockio *tls, struct ds_conn *replaces)
 {
-    struct h2_session *s = calloc(1, sizeof *s);
+    struct h2_session *s = bc_calloc(1, sizeof *s);
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
     if (!s)
@@ -1090,7 +1090,7 @@ fail:
             event_free(s->process_ev);
         if (s->rx)
             evbuffer_free(s->rx);
-        free(s);
+        bc_free(s);
     }
     conn_free(bev, tls);
     worker_conn_closed(w, l, replaces);

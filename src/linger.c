@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "blockcache.h"
 #include "deadline.h"
 #include "sockio.h"
 #include "worker.h"
@@ -37,7 +38,7 @@ static void free_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lingerer *g = arg;
     event_free(g->free_ev);
-    free(g);
+    bc_free(g);
 }
 
 static void finish(struct lingerer *g)
@@ -96,7 +97,7 @@ static const struct ds_conn_ops linger_ops = { ds_drain, ds_close_now };
 void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *bev,
                   struct sockio *tls, struct ds_conn *replaces)
 {
-    struct lingerer *g = calloc(1, sizeof *g);
+    struct lingerer *g = bc_calloc(1, sizeof *g);
     if (g) {
         g->timer = evtimer_new(w->base, timer_cb, g);
         g->free_ev = event_new(w->base, -1, 0, free_cb, g);
@@ -106,7 +107,7 @@ void linger_close(struct worker *w, struct listener_rt *l, struct bufferevent *b
             event_free(g->timer);
         if (g && g->free_ev)
             event_free(g->free_ev);
-        free(g);
+        bc_free(g);
         conn_free(bev, tls);
         worker_conn_closed(w, l, replaces);
         return;

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "blockcache.h"
 #include "deadline.h"
 #include "log.h"
 
@@ -600,7 +601,7 @@ static struct sockio *sockio_make(struct event_base *base, struct bufferevent *b
                                   bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,
                                   bufferevent_event_cb event_cb, void *arg)
 {
-    struct sockio *so = calloc(1, sizeof *so);
+    struct sockio *so = bc_calloc(1, sizeof *so);
     if (!so)
         return NULL;
     so->bev = bev;
@@ -625,7 +626,7 @@ static struct sockio *sockio_make(struct event_base *base, struct bufferevent *b
             event_free(so->write_ev);
         if (so->read_ev)
             event_free(so->read_ev);
-        free(so);
+        bc_free(so);
         return NULL;
     }
     bufferevent_disable(bev, EV_READ | EV_WRITE);
@@ -719,5 +720,5 @@ void sockio_free(struct sockio *so)
     } else if (evbuffer_get_length(bufferevent_get_output(bev))) {
         bufferevent_enable(bev, EV_WRITE);
     }
-    free(so);
+    bc_free(so);
 }
