@@ -24,6 +24,14 @@
 #include "sockio.h"
 #include "worker.h"
 
+/* Linux copies TCP_NODELAY from a listening socket to each socket it accepts: set once here,
+ * not by a setsockopt per connection. */
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 int listener_bind(const struct cfg_sockaddr *a, char *err, size_t errlen)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -37,6 +45,7 @@ int listener_bind(const struct cfg_sockaddr *a, char *err, size_t errlen)
     /* "[::]:80" next to "0.0.0.0:80" must not claim the IPv4 side too. */
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    set_nodelay(fd);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 511) < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
         close(fd);
@@ -128,6 +137,7 @@ int listener_take_passed(int *fds, size_t nfds, const struct cfg_sockaddr *a)
         int fl = fcntl(fd, F_GETFL);
         if (fl >= 0)
             fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        set_nodelay(fd);
         return fd;
     }
     return -1;
@@ -292,8 +302,6 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         l->fd_starved = 0;
         log_info("listener %s: descriptors available again; accepting", l->cfg->name);
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     w->stats.ds_accepted++;
     STAT_INC(l->stats.accepted);
     if (l->tls) {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Basic proxying: methods, bodies in both directions (50 MB, checksummed), chunked request
 # and response bodies (with trailers), request header rewriting (Host kept, X-Forwarded-*
-# added, hop-by-hop removed), Expect: 100-continue, pipelining, HTTP/1.0, access log format.
+# added, hop-by-hop removed), Expect: 100-continue, pipelining, HTTP/1.0, access log format,
+# TCP_NODELAY on both sides.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 
@@ -141,5 +142,32 @@ if wait_grep "$WORK/access.log" 'marker=1' 5; then
 else
     fail "access log line for marker=1 not written within 5s"
 fi
+log "TCP_NODELAY on client and upstream sockets (read from ferry's own descriptors)"
+# A held keep-alive connection; ferry's sockets are read with pidfd_getfd while it is open.
+out=$($PY - "$P" "$FERRY_PID" "$IT_DIR/sockopts.py" <<'PY'
+import socket, subprocess, sys
+port, pid, tool = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = socket.create_connection(("127.0.0.1", port), timeout=10)
+c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+data = b""
+while not data.endswith(b"hello"):
+    data += c.recv(65536)
+r = subprocess.run([sys.executable, tool, pid], capture_output=True, text=True)
+print(f"client 127.0.0.1:{c.getsockname()[1]} rc={r.returncode}")
+print(r.stdout, end="")
+print(r.stderr, end="", file=sys.stderr)
+c.close()
+PY
+)
+printf '%s\n' "$out" | sed 's/^/#   /'
+if [[ "$out" == *"rc=2"* ]]; then
+    log "skipped: pidfd_getfd is not available here"
+else
+    cport=$(sed -n 's/^client 127.0.0.1:\([0-9]*\) .*/\1/p' <<<"$out")
+    assert_match "$out" "^LISTEN 127.0.0.1:$P nodelay=1\$" "listening socket has TCP_NODELAY (accepted sockets inherit it)"
+    assert_match "$out" "^CONN 127.0.0.1:$P 127.0.0.1:$cport nodelay=1\$" "accepted client connection has TCP_NODELAY"
+    assert_match "$out" "^CONN [^ ]+ $B nodelay=1\$" "upstream connection has TCP_NODELAY"
+fi
+
 alive "$FERRY_PID" && pass "ferry still running" || fail "ferry died"
 finish

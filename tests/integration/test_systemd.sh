@@ -200,6 +200,9 @@ else fail "port $P3 still accepts: the unmatched passed socket was not closed"; 
 # siblings bound by ferry), while P2 has one per worker.
 assert_eq 1 "$(ss -Hltn "sport = :$P1" | wc -l)" "listening sockets on the passed port"
 assert_eq 2 "$(ss -Hltn "sport = :$P2" | wc -l)" "listening sockets on the port ferry bound (one per worker)"
+out=$($PY "$IT_DIR/sockopts.py" "$FERRY_PID" 2>&1); rc=$?
+if [ $rc = 2 ]; then log "skipped TCP_NODELAY check: pidfd_getfd is not available here"
+else assert_match "$out" "^LISTEN 127.0.0.1:$P1 nodelay=1\$" "adopted socket: TCP_NODELAY set (accepted sockets inherit it)"; fi
 stop_pid "$FERRY_PID" TERM 10
 assert_eq 0 "$STOP_STATUS" "exit status after SIGTERM with adopted sockets"
 
