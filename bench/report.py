@@ -9,6 +9,7 @@ sys.dont_write_bytecode = True
 import argparse
 import csv
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -381,9 +382,10 @@ def main():
 
     if a.timestamped:
         stamp = time.strftime("%Y%m%d-%H%M")
-        # keep one timestamped set: the newest
+        # keep one timestamped set of full runs, the newest; side measurements written by
+        # hand beside them (such as 20261122-0844-scenario2-ab.md) stay
         for fn in os.listdir(a.out):
-            if fn[:2] == "20" and fn.split(".")[-1] in ("md", "csv", "png"):
+            if re.fullmatch(r"20\d{6}-\d{4}\.(md|csv|png)", fn):
                 os.remove(os.path.join(a.out, fn))
         for ext in ("md", "csv", "png"):
             src = os.path.join(a.out, f"latest.{ext}")
