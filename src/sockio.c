@@ -194,9 +194,8 @@ static void read_ended(struct sockio *so, short what)
 }
 
 /* Reads into the input's free space (no FIONREAD first, unlike evbuffer_read). -1 with
- * errno on failure, 0 at EOF, else the bytes read. recv/recvmsg rather than read/readv, and
- * send_some's sendmsg rather than writev: the socket calls skip the file layer (vfs_read
- * and vfs_writev, fsnotify), a few percent of the kernel's time per request. */
+ * errno on failure, 0 at EOF, else the bytes read. recv/recvmsg rather than read/readv: the
+ * socket calls skip the file layer (fdget_pos, vfs_read, fsnotify). */
 static ssize_t read_some(struct sockio *so, struct evbuffer *in, size_t want)
 {
     struct evbuffer_iovec v[2];
@@ -498,19 +497,17 @@ static int send_queue(const struct sockio *so)
 #define SEND_IOV 64
 
 /* Writes the front of <out> (up to SEND_IOV chains) in one sendmsg and drains what it wrote;
- * as evbuffer_write: the bytes written, or -1 with errno. */
+ * as evbuffer_write: the bytes written, or -1 with errno. sendmsg rather than writev, as
+ * read_some: no file layer, and MSG_NOSIGNAL. On Linux libevent's evbuffer_iovec is struct
+ * iovec itself (a macro), so the peeked extents go to the kernel as they are (were it not,
+ * the msg_iov assignment would be an incompatible-pointer diagnostic). */
 static ssize_t send_some(struct evbuffer *out, int fd)
 {
     struct evbuffer_iovec v[SEND_IOV];
-    struct iovec iov[SEND_IOV];
     int nv = evbuffer_peek(out, -1, NULL, v, SEND_IOV);
     if (nv > SEND_IOV)
         nv = SEND_IOV;
-    for (int i = 0; i < nv; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-    }
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)nv };
+    struct msghdr msg = { .msg_iov = v, .msg_iovlen = (size_t)nv };
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n > 0)
         evbuffer_drain(out, (size_t)n);
