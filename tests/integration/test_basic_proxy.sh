@@ -151,8 +151,11 @@ c = socket.create_connection(("127.0.0.1", port), timeout=10)
 c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 data = b""
 while not data.endswith(b"hello"):
-    data += c.recv(65536)
-r = subprocess.run([sys.executable, tool, pid], capture_output=True, text=True)
+    chunk = c.recv(65536)
+    if not chunk:
+        sys.exit(f"connection closed before the response ended: {data!r}")
+    data += chunk
+r = subprocess.run([sys.executable, tool, pid], capture_output=True, text=True, timeout=20)
 print(f"client 127.0.0.1:{c.getsockname()[1]} rc={r.returncode}")
 print(r.stdout, end="")
 print(r.stderr, end="", file=sys.stderr)
