@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/tcp.h>
@@ -12,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <openssl/err.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "h1_server.h"
 #include "h2_server.h"
 #include "tls.h"
+#include "tls_accept.h"
 #include "log.h"
 #include "sockio.h"
 #include "worker.h"
@@ -174,7 +173,7 @@ void listener_close_passed(int *fds, size_t nfds)
 struct tls_pending {
     struct ds_conn base;
     struct listener_rt *l;
-    struct bufferevent *bev;
+    struct tls_accept *hs;   /* NULL once the handshake has ended */
     struct sockaddr_storage peer;
     struct event *free_ev;
 };
@@ -186,60 +185,43 @@ static void pending_free_cb(evutil_socket_t fd, short what, void *arg)
     free(p);
 }
 
-/* The handshake's bufferevent does not own the SSL or the socket: a finished handshake
- * hands them on to a sockio. */
-static void handshake_free(struct bufferevent *bev)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    bufferevent_free(bev);
-    SSL_free(ssl);
-    evutil_closesocket(fd);
-}
-
-/* Ends the pending connection; its bufferevent is freed unless it was handed on. */
+/* Ends the pending connection (<closed>: it did not become a session). */
 static void pending_end(struct tls_pending *p, int closed)
 {
-    if (p->bev && closed) {
-        handshake_free(p->bev);
+    if (closed)
         worker_conn_closed(p->l->w, p->l, &p->base);
-    }
-    p->bev = NULL;
+    p->hs = NULL;
     event_active(p->free_ev, 0, 0);
 }
 
-static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
+static void handshake_done(SSL *ssl, const char *why, void *arg)
 {
     struct tls_pending *p = arg;
     struct listener_rt *l = p->l;
-    if (!(what & BEV_EVENT_CONNECTED)) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
+    p->hs = NULL;
+    if (!ssl) {
         worker_conn_count_close(l, DSC_ERROR);
-        log_debug("listener %s: TLS handshake failed: %s", l->cfg->name,
-                  (what & BEV_EVENT_TIMEOUT) ? "handshake_timeout"
-                  : e ? ERR_reason_error_string(e) : "connection closed");
+        log_debug("listener %s: TLS handshake failed: %s", l->cfg->name, why);
         pending_end(p, 1);
         return;
     }
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
     log_debug("listener %s: TLS handshake in worker %d: %s, %s, %s", l->cfg->name, l->w->id,
               SSL_session_reused(ssl) ? "resumed" : "full", SSL_get_version(ssl),
               tls_negotiated_h2(ssl) ? "h2" : "http/1.1");
     /* From here ferry reads and writes the records itself (sockio.h says why); the
-     * session's bufferevent only holds plaintext. The handshake's read nothing past the
-     * client's Finished (OpenSSL reads record by record without read-ahead). */
+     * session's bufferevent only holds plaintext. */
     struct bufferevent *b = bufferevent_socket_new(l->w->base, -1, 0);
     struct sockio *io = b ? sockio_new_tls(l->w->base, b, ssl) : NULL;
     if (!io) {
         log_warn("listener %s: client connection closed: out of memory", l->cfg->name);
         if (b)
             bufferevent_free(b);
+        evutil_closesocket(SSL_get_fd(ssl));
+        SSL_free(ssl);
         worker_conn_count_close(l, DSC_ERROR);
         pending_end(p, 1);
         return;
     }
-    bufferevent_free(p->bev);   /* (not the SSL or the socket: they are the sockio's now) */
-    p->bev = NULL;
     if (tls_negotiated_h2(ssl))
         h2s_new(l->w, l, b, (const struct sockaddr *)&p->peer, io, &p->base);
     else
@@ -251,6 +233,8 @@ static void pending_drain(struct ds_conn *c)
 {
     struct tls_pending *p = (struct tls_pending *)c;
     worker_conn_count_close(p->l, DSC_SHUTDOWN);
+    if (p->hs)
+        tls_accept_abort(p->hs);
     pending_end(p, 1);
 }
 
@@ -261,31 +245,20 @@ static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct so
     struct worker *w = l->w;
     struct tls_pending *p = calloc(1, sizeof *p);
     SSL *ssl = tls_server_ssl_new(l->tls);
-    if (!p || !ssl || !(p->free_ev = event_new(w->base, -1, 0, pending_free_cb, p))) {
+    if (!p || !ssl || !(p->free_ev = event_new(w->base, -1, 0, pending_free_cb, p)) ||
+        !(p->hs = tls_accept_start(w->base, fd, ssl, l->cfg->tls->handshake_timeout_ms,
+                                   handshake_done, p))) {
         if (ssl)
             SSL_free(ssl);
+        if (p && p->free_ev)
+            event_free(p->free_ev);
         free(p);
         close(fd);
         return;
     }
-    p->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
-    if (!p->bev) {
-        SSL_free(ssl);
-        close(fd);
-        event_free(p->free_ev);
-        free(p);
-        return;
-    }
-    /* A client that hangs up without close_notify is normal for HTTP: not an error. */
-    bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
     p->base.ops = &pending_ops;
     p->l = l;
     memcpy(&p->peer, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    uint64_t ms = l->cfg->tls->handshake_timeout_ms;
-    struct timeval tv = ms_timeval(ms);
-    bufferevent_set_timeouts(p->bev, &tv, &tv);
-    bufferevent_setcb(p->bev, NULL, NULL, handshake_event_cb, p);
-    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     worker_conn_add(w, l, &p->base);
 }
 

@@ -17,8 +17,8 @@
  * deferred read callback through sockio_*, never through bufferevent_enable/disable(EV_READ),
  * bufferevent_set_timeouts (read part) or bufferevent_trigger.
  *
- * Client connections over TLS use a sockio too (sockio_new_tls), not libevent's OpenSSL
- * bufferevent: that one reads a TLS record in two read(2)s (its 5-byte header, then the
+ * Client connections over TLS use a sockio too (sockio_new_tls, after tls_accept's
+ * handshake), not libevent's OpenSSL bufferevent: that one reads a TLS record in two read(2)s (its 5-byte header, then the
  * rest), one record per readable event, and adds and drops write interest (two epoll_ctl)
  * around every flush, whether or not writing is enabled. A TLS sockio owns the socket and
  * the SSL over it; its bufferevent has no descriptor (so libevent can never send or take
