@@ -70,11 +70,11 @@ start_daemon() { # name cpu cmd... : starts cmd pinned to cpu in a new session; 
     SESS[$name]=$DPID
 }
 
-stop_daemon() { # name [signal]
+stop_daemon() { # name [signal [seconds to exit, default 5]]
     local name=$1 sig=${2:-TERM} pid=${SESS[$1]:-} i
     [ -n "$pid" ] || return 0
     kill -"$sig" -- "-$pid" 2>/dev/null
-    for i in $(seq 100); do
+    for i in $(seq $((${3:-5} * 20))); do
         pgrep -s "$pid" >/dev/null 2>&1 || break
         sleep 0.05
     done
@@ -429,23 +429,27 @@ run_case() {
 # ------------------------------------------------------------------ noise-free counts
 # Instructions per request (callgrind, user space) and syscalls per request (strace -c), for
 # scenario 1's traffic (HTTP/1.1 keep-alive, h2load --h1 -c 64, a fixed number of requests).
+callgrind_total() { # file prefix: instructions summed over its per-process files
+    awk 'FNR == 1 {got = 0} !got && /^(summary|totals):/ {s += $2; got = 1} END {if (s) print s}' "$1".[0-9]* 2>/dev/null
+}
 counts() {
     local px=$1 n1=$COUNT_N n2=$((COUNT_N / 5)) ir1 ir2 f
     local url="http://127.0.0.1:$P_H1/"
     # callgrind: two runs, N1 and N2 requests; (Ir(N1) - Ir(N2)) / (N1 - N2) cancels start-up,
-    # shutdown and the 64 connections' accept/close, leaving the per-request cost.
+    # shutdown and the 64 connections' accept/close, leaving the per-request cost. One output
+    # file per process (%p), summed: h2o forks a second process (neverbleed) that valgrind
+    # follows, and with one file name the last process to exit overwrote the other's counts.
     for n in $n1 $n2; do
         f="$WORK/out/callgrind.$px.$n"
-        rm -f "$f"
+        rm -f "$f" "$f".[0-9]*
         start_proxy "$px" $POOL_KA "127.0.0.1:$BK_H1" valgrind --tool=callgrind \
-            --callgrind-out-file="$f" --dump-instr=no || { stop_proxy; echo "$px,,,callgrind failed" >>"$COUNTS_RAW"; return; }
+            --callgrind-out-file="$f.%p" --dump-instr=no || { stop_proxy; echo "$px,,,callgrind failed" >>"$COUNTS_RAW"; return; }
         sleep 1
         on_load 600 h2load --h1 -t1 -c64 -n "$n" "$url" >"$f.load" 2>&1
-        stop_daemon proxy TERM; wait_free $P_H1
-        local i; for i in $(seq 100); do [ -s "$f" ] && break; sleep 0.1; done
+        stop_daemon proxy TERM 60; wait_free $P_H1   # every process has written its counts
     done
-    ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$WORK/out/callgrind.$px.$n1")
-    ir2=$(awk '/^(summary|totals):/ {print $2; exit}' "$WORK/out/callgrind.$px.$n2")
+    ir1=$(callgrind_total "$WORK/out/callgrind.$px.$n1")
+    ir2=$(callgrind_total "$WORK/out/callgrind.$px.$n2")
     local ipr
     ipr=$(awk -v a="${ir1:-0}" -v b="${ir2:-0}" -v n=$((n1 - n2)) 'BEGIN { if (a > 0 && b > 0) printf "%.0f", (a - b) / n }')
     # strace -c -f on the proxy's processes while it serves N1 requests on warm pools.
