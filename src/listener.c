@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "deadline.h"
 #include "h1_server.h"
 #include "h2_server.h"
 #include "tls.h"
