@@ -1,7 +1,7 @@
 #!/bin/bash
 # TLS listener: ALPN (h2, http/1.1), SNI certificate selection, session resumption for TLS 1.2
-# and 1.3 (also across 2 workers), handshake_timeout, plain HTTP sent to a TLS port, the
-# order of TLS 1.3 suites, and min_version TLSv1.3.
+# and 1.3 (also across 2 workers), handshake_timeout (silent, stalled and dribbling clients),
+# plain HTTP sent to a TLS port, the order of TLS 1.3 suites, and min_version TLSv1.3.
 . "$(dirname "$0")/lib.sh"
 build_peers || { fail "build peers"; finish; }
 make_certs "$WORK/certs" || { fail "make test certificates"; finish; }
@@ -84,6 +84,14 @@ out=$($RAW "127.0.0.1:$P" 'send:\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' wa
 st=$(sed -n 's/^\(CLOSED\|RESET\) .*step=\([0-9.]*\)/\2/p' <<<"$out")
 if [ -n "$st" ]; then assert_between "$st" 0.9 3.0 "client stalling inside its ClientHello closed after handshake_timeout (s)"
 else fail "stalled ClientHello not closed within 6 s: $out"; fi
+# A ClientHello dribbled a byte every 200 ms for 5 s: every read makes progress, and only a
+# deadline from the accept (not an idle time per read) closes it on time.
+drip=('send:\x16\x03\x01\x02\x00')
+for _ in $(seq 25); do drip+=(sleep:200 'send:\x01'); done
+out=$($RAW "127.0.0.1:$P" "${drip[@]}" waitclose:3)
+t=$(sed -n 's/^\(CLOSED\|RESET\|SENDFAIL\) .*t=\([0-9.]*\).*/\2/p' <<<"$out" | head -1)
+if [ -n "$t" ]; then assert_between "$t" 0.9 3.0 "client dribbling its ClientHello closed at handshake_timeout from the accept (s)"
+else fail "dribbling ClientHello not closed: $out"; fi
 
 log "plain HTTP to the TLS port"
 out=$($RAW --timeout 3 "127.0.0.1:$P" 'send:GET / HTTP/1.1\r\nHost: a\r\n\r\n' waitclose:5)
