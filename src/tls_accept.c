@@ -13,12 +13,10 @@ struct tls_accept {
     SSL *ssl;
     BIO *out;               /* the SSL's write BIO during the handshake (memory; the SSL's) */
     evutil_socket_t fd;
-    struct event *io;       /* persistent, for <waiting> */
+    struct event *io;       /* persistent, for EV_READ or (the socket full) EV_WRITE */
     struct event *timer;    /* the handshake deadline */
     tls_accept_done_fn done;
     void *arg;
-    short waiting;          /* EV_READ or EV_WRITE */
-    int finished;           /* the handshake is done; its last bytes wait for the socket */
 };
 
 static void io_cb(evutil_socket_t fd, short what, void *arg);
@@ -28,12 +26,11 @@ static void io_cb(evutil_socket_t fd, short what, void *arg);
  * before any more input can help). */
 static int wait_for(struct tls_accept *a, short what)
 {
-    if (a->waiting == what)
+    if ((event_get_events(a->io) & (EV_READ | EV_WRITE)) == what)
         return 0;
     event_del(a->io);
     if (event_assign(a->io, event_get_base(a->io), a->fd, (short)(what | EV_PERSIST), io_cb, a) < 0)
         return -1;
-    a->waiting = what;
     return event_add(a->io, NULL);
 }
 
@@ -109,54 +106,43 @@ static const char *failure(int err)
     return r ? r : "handshake failed";
 }
 
+/* After a send: what is left waits for writability; a finished handshake is handed over;
+ * otherwise the client's next flight is awaited. */
+static void after_send(struct tls_accept *a, int sent)
+{
+    if (sent < 0) {
+        end(a, "connection closed");
+        return;
+    }
+    if (sent && SSL_is_init_finished(a->ssl)) {
+        finish(a);
+        return;
+    }
+    if (wait_for(a, sent ? EV_READ : EV_WRITE) < 0)
+        end(a, "out of memory");
+}
+
 static void step(struct tls_accept *a)
 {
     ERR_clear_error();
     int r = SSL_do_handshake(a->ssl);
     int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(a->ssl, r);
     int sent = send_out(a);   /* a failure's alert too */
-    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ) {
+    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ)
         end(a, failure(err));
-        return;
-    }
-    if (sent < 0) {
-        end(a, "connection closed");
-        return;
-    }
-    a->finished = err == SSL_ERROR_NONE;
-    if (!sent) {
-        if (wait_for(a, EV_WRITE) < 0)
-            end(a, "out of memory");
-        return;
-    }
-    if (a->finished) {
-        finish(a);
-        return;
-    }
-    if (wait_for(a, EV_READ) < 0)
-        end(a, "out of memory");
+    else
+        after_send(a, sent);
 }
 
 static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tls_accept *a = arg;
     (void)fd;
-    (void)what;
-    if (a->waiting == EV_WRITE) {
-        int sent = send_out(a);
-        if (sent < 0) {
-            end(a, "connection closed");
-            return;
-        }
-        if (!sent)
-            return;   /* still full: the persistent event waits on */
-        if (a->finished)
-            finish(a);
-        else if (wait_for(a, EV_READ) < 0)
-            end(a, "out of memory");
-        return;
-    }
-    step(a);
+    /* Writable: only the rest of a flight was waiting, OpenSSL itself was not. */
+    if (what & EV_WRITE)
+        after_send(a, send_out(a));
+    else
+        step(a);
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -185,7 +171,6 @@ struct tls_accept *tls_accept_start(struct event_base *base, evutil_socket_t fd,
             a->fd = fd;
             a->done = done;
             a->arg = arg;
-            a->waiting = EV_READ;
             return a;
         }
     }
