@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "blockcache.h"
 #include "h1_server.h"
 #include "h2_server.h"
 #include "tls.h"
@@ -181,7 +182,7 @@ static void pending_free_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tls_pending *p = arg;
     event_free(p->free_ev);
-    free(p);
+    bc_free(p);
 }
 
 /* Ends the pending connection (<closed>: it did not become a session). */
@@ -242,7 +243,7 @@ static const struct ds_conn_ops pending_ops = { pending_drain, pending_drain };
 static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct sockaddr *sa)
 {
     struct worker *w = l->w;
-    struct tls_pending *p = calloc(1, sizeof *p);
+    struct tls_pending *p = bc_calloc(1, sizeof *p);
     SSL *ssl = tls_server_ssl_new(l->tls);
     if (!p || !ssl || !(p->free_ev = event_new(w->base, -1, 0, pending_free_cb, p)) ||
         !(p->hs = tls_accept_start(w->base, fd, ssl, l->cfg->tls->handshake_timeout_ms,
@@ -251,7 +252,7 @@ static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct so
             SSL_free(ssl);
         if (p && p->free_ev)
             event_free(p->free_ev);
-        free(p);
+        bc_free(p);
         close(fd);
         return;
     }

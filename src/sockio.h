@@ -45,8 +45,9 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
 
 /* A TLS connection after its handshake: <ssl> (and the socket it reads and writes, which
  * <bev> must not have: a bufferevent made with fd -1) become the sockio's, freed with it;
- * on failure (NULL) they stay the caller's. No callbacks and no reading until sockio_take.
- * Output found in <bev> is written. */
+ * on failure (NULL) they stay the caller's. No callbacks and no reading until sockio_take;
+ * then bytes OpenSSL already holds (a request sent with the client's Finished, read ahead)
+ * are delivered without waiting for the socket. Output found in <bev> is written. */
 struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, SSL *ssl);
 
 /* A TLS sockio's new owner (a session after the handshake, a lingering close after the
