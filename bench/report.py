@@ -101,7 +101,7 @@ def main():
     for r in rows:
         by.setdefault((r["scenario"], r["proxy"]), []).append(r)
     scen = [s for s in ORDER if any(k[0] == s for k in by)]
-    proxies_seen = [p for p in PROXIES + ["direct"] if any(k[1] == p for k in by)]
+    proxies_seen = [p for p in PROXIES + ["direct", "floor"] if any(k[1] == p for k in by)]
 
     def A(s, p, m):
         return agg([r[m] for r in by.get((s, p), []) if not r["note"].startswith("n/a")])
@@ -322,6 +322,11 @@ def main():
         if peers and f:
             bar = 0.8 * min(peers)
             tgt(f"{s}: CPU µs/req ≤ 0.8 × best peer", f, bar, f <= bar)
+        fl = med(s, "floor", "cpu_us_per_req")
+        if s == "1" and peers and fl:
+            # not a target: what bench/floor.c (recv and send, no HTTP) costs beside the bar
+            L.append(f"| 1: (floor: bench/floor.c, {fl / min(peers):.2f} × best peer) | "
+                     f"{f2(fl)} | {f2(0.8 * min(peers))} | – |")
     if counts.get("ferry"):
         f, g = fnum(counts["ferry"].get("instr_per_req")), fnum(counts.get("h2o", {}).get("instr_per_req"))
         if f and g:

@@ -5,6 +5,7 @@
 #   QUICK=1 bench/run.sh              # smoke: 1 round x 2 s, 2,000-request counts
 #   SCENARIOS=1,2 PROXIES="ferry nginx" ROUNDS=5 DURATION=10 bench/run.sh
 #   COUNTS=0 bench/run.sh             # skip the callgrind / strace counts
+#   FLOOR=0 DIRECT=0 bench/run.sh     # skip scenario 1's floor (bench/floor.c) and direct rows
 #
 # Each proxy runs with one worker pinned to CPU 0; the load generator and the backend (nginx,
 # one worker, or the Go test backend in scenario 6b) share CPU 1. Loopback only, ports below
@@ -30,6 +31,7 @@ ALL_PROXIES="ferry nginx haproxy h2o"
 PROXIES=${PROXIES:-$ALL_PROXIES}
 COUNTS=${COUNTS:-1}
 DIRECT=${DIRECT:-1}            # scenario 1 also measured straight to the backend (the ceiling)
+FLOOR=${FLOOR:-1}              # scenario 1 also measured through bench/floor.c (the CPU floor)
 if [ -z "${RESULTS_DIR:-}" ]; then
     if [ "$QUICK" != 1 ] && [ "$SCENARIOS" = "$ALL_SCENARIOS" ] && [ "$PROXIES" = "$ALL_PROXIES" ]; then
         RESULTS_DIR=$BENCH/results
@@ -141,6 +143,9 @@ build() {
     FERRY_SRC=$FERRY
     FERRY_ID="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), built $(date -r "$FERRY" '+%Y-%m-%d %H:%M')"
     cp "$FERRY" "$WORK/bin/ferry" && FERRY=$WORK/bin/ferry
+    if [ ! -x "$WORK/bin/floor" ] || [ "$BENCH/floor.c" -nt "$WORK/bin/floor" ]; then
+        cc -O2 -Wall -o "$WORK/bin/floor" "$BENCH/floor.c" || die "cannot build bench/floor.c"
+    fi
     local gopath="$BENCH/go:/usr/share/gocode" it="$ROOT/tests/integration/go"
     mkdir -p "$WORK/bin" "$WORK/gocache"
     if [ ! -x "$WORK/bin/benchclient" ] || [ -n "$(find "$BENCH/go/src" -newer "$WORK/bin/benchclient" -name '*.go')" ]; then
@@ -183,10 +188,12 @@ start_proxy() {
     h2o)
         cfg=$WORK/cfg/h2o.conf; render h2o.conf.in "$cfg" "$ka" "$up"
         start_daemon proxy $CPU_PROXY "${pre[@]}" h2o -c "$cfg" ;;
+    floor)   # plain HTTP/1.1 only, one backend connection per client connection
+        start_daemon proxy $CPU_PROXY "$WORK/bin/floor" $P_H1 "${up##*:}" ;;
     *) die "unknown proxy $p" ;;
     esac
     PSESS=$DPID
-    if ! wait_listen $P_H1 $wait "$PSESS" || ! wait_listen $P_TLS $wait "$PSESS"; then
+    if ! wait_listen $P_H1 $wait "$PSESS" || { [ "$p" != floor ] && ! wait_listen $P_TLS $wait "$PSESS"; }; then
         log "warning: $p did not listen in time; see $WORK/logs/proxy.out"
         tail -5 "$WORK/logs/proxy.out" >&2
         return 1
@@ -551,6 +558,7 @@ main() {
         for rd in $(seq "$rounds"); do
             for px in $PROXIES; do run_case "$sc" "$px" "$rd"; done
             if [ "$sc" = 1 ] && [ "$DIRECT" = 1 ]; then run_case 1 direct "$rd"; fi
+            if [ "$sc" = 1 ] && [ "$FLOOR" = 1 ]; then run_case 1 floor "$rd"; fi
         done
         [ "$sc" = 6b ] && stop_daemon gobackend
     done
