@@ -134,7 +134,7 @@ tidy: config.mk src/admin_page.c
 # A few integration tests with ferry under valgrind memcheck (tests/integration/
 # valgrind-ferry.sh stands in for the binary): any memory error or definite leak makes ferry
 # exit 99, which the test reports as a failure.
-VALGRIND_TESTS = basic_proxy h2_basic h2_bodies h2_upstream reload tls_records
+VALGRIND_TESTS = basic_proxy h2_basic h2_bodies h2_upstream reload tls_records upstream_tls
 check-valgrind: src/ferry
 	FERRY=$(CURDIR)/tests/integration/valgrind-ferry.sh FERRY_BIN=$(CURDIR)/src/ferry \
 	    tests/integration/run.sh $(VALGRIND_TESTS)

@@ -50,7 +50,7 @@ struct h1c {
     int resp_paused;
     struct http_head trailers;
     struct evbuffer *tmp;
-    struct sockio *io;     /* plain TCP: ferry reads and writes the socket itself */
+    struct sockio *io;     /* ferry's own socket I/O (updial_io); NULL: the bufferevent's */
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -61,7 +61,7 @@ static void set_timeouts(struct upconn *c, uint64_t read_ms, uint64_t write_ms)
 {
     struct h1c *h = c->proto;
     if (h->io) {
-        /* The send timeout of a pool's connections never changes: set once, in h1c_init. */
+        /* The send timeout of a pool's connections never changes: set once, by updial_io. */
         sockio_set_read_timeout(h->io, read_ms);
         return;
     }
@@ -90,14 +90,7 @@ static int h1c_init(struct upconn *c)
     http_head_init(&h->trailers);
     if (!(h->tmp = evbuffer_new()))
         return -1;
-    if (c->ssl || !(h->io = sockio_new(bufferevent_get_base(c->bev), c->bev, read_cb, write_cb,
-                                       event_cb, c))) {
-        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    } else {
-        uint64_t ms = pool_upstream(c->pool)->send_timeout_ms;
-        struct timeval w = ms_timeval(ms);
-        bufferevent_set_timeouts(c->bev, NULL, ms ? &w : NULL);
-    }
+    h->io = updial_io(c, read_cb, write_cb, event_cb);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_MARK, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_MARK);
     return 0;
@@ -108,7 +101,7 @@ static void h1c_closing(struct upconn *c)
 {
     struct h1c *h = c->proto;
     if (h) {
-        sockio_free(h->io);
+        updial_io_done(c, h->io);
         h->io = NULL;
     }
 }
@@ -121,7 +114,7 @@ static void h1c_free(struct upconn *c)
     http_head_free(&h->trailers);
     if (h->tmp)
         evbuffer_free(h->tmp);
-    sockio_free(h->io);
+    updial_io_done(c, h->io);
     free(h);
     c->proto = NULL;
 }
@@ -222,7 +215,7 @@ static int h1c_seems_alive(struct upconn *c, int cheap)
     if (cheap)
         return 1;
     char b;
-    ssize_t r = recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = recv(updial_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (r > 0)
         return c->ssl != NULL;   /* TLS: a record (a late ticket?) the loop has not read */
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -57,7 +57,7 @@ struct h2u {
     TAILQ_HEAD(, h2u_stream) dead;      /* closed by nghttp2: freed at settle */
     struct evbuffer *rx;                /* response DATA on its way (reused) */
     struct event *ping_timer;           /* read-idle, then the PING's deadline */
-    struct sockio *io;                  /* h2c: ferry reads and writes the socket itself */
+    struct sockio *io;                  /* ferry's own socket I/O (updial_io) */
     int in_ng;                          /* inside nghttp2 (recv/send): defer sends */
     int want_flush;
     struct event *flush_ev;             /* flush_soon: after the loop turn's other events */
@@ -597,10 +597,11 @@ static int h2u_init(struct upconn *c)
         return -1;
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-    struct timeval wt;
-    wt = ms_timeval(up->send_timeout_ms);
-    bufferevent_set_timeouts(c->bev, NULL, up->send_timeout_ms ? &wt : NULL);
-    s->io = sockio_attach(w->base, c->bev, !c->ssl, read_cb, write_cb, event_cb, c);
+    s->io = updial_io(c, read_cb, write_cb, event_cb);
+    if (s->io)
+        sockio_read(s->io, 1);
+    else
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     arm_read_idle(s);
     flush(s);
     return 0;
@@ -809,7 +810,7 @@ static int h2u_seems_alive(struct upconn *c, int cheap)
 static void h2u_closing(struct upconn *c)
 {
     struct h2u *s = c->proto;
-    sockio_free(s->io);   /* before the pool releases the bufferevent */
+    updial_io_done(c, s->io);   /* before the pool releases the bufferevent */
     s->io = NULL;
     if (s->ping_timer)
         event_del(s->ping_timer);
@@ -845,7 +846,7 @@ static void h2u_free(struct upconn *c)
         stream_free(st);
     }
     nghttp2_session_del(s->ng);
-    sockio_free(s->io);
+    updial_io_done(c, s->io);
     if (s->ping_timer)
         event_free(s->ping_timer);
     if (s->flush_ev)

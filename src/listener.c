@@ -18,7 +18,7 @@
 #include "h1_server.h"
 #include "h2_server.h"
 #include "tls.h"
-#include "tls_accept.h"
+#include "tls_handshake.h"
 #include "log.h"
 #include "sockio.h"
 #include "worker.h"
@@ -173,7 +173,7 @@ void listener_close_passed(int *fds, size_t nfds)
 struct tls_pending {
     struct ds_conn base;
     struct listener_rt *l;
-    struct tls_accept *hs;   /* NULL once the handshake has ended */
+    struct tls_handshake *hs;   /* NULL once the handshake has ended */
     struct sockaddr_storage peer;
     struct event *free_ev;
 };
@@ -234,7 +234,7 @@ static void pending_drain(struct ds_conn *c)
     struct tls_pending *p = (struct tls_pending *)c;
     worker_conn_count_close(p->l, DSC_SHUTDOWN);
     if (p->hs)
-        tls_accept_abort(p->hs);
+        tls_handshake_abort(p->hs);
     pending_end(p, 1);
 }
 
@@ -246,8 +246,8 @@ static void start_tls(struct listener_rt *l, evutil_socket_t fd, const struct so
     struct tls_pending *p = bc_calloc(1, sizeof *p);
     SSL *ssl = tls_server_ssl_new(l->tls);
     if (!p || !ssl || !(p->free_ev = event_new(w->base, -1, 0, pending_free_cb, p)) ||
-        !(p->hs = tls_accept_start(w->base, fd, ssl, l->cfg->tls->handshake_timeout_ms,
-                                   handshake_done, p))) {
+        !(p->hs = tls_handshake_accept(w->base, fd, ssl, l->cfg->tls->handshake_timeout_ms,
+                                       handshake_done, p))) {
         if (ssl)
             SSL_free(ssl);
         if (p && p->free_ev)

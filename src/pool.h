@@ -22,6 +22,8 @@ struct worker;
 struct bufferevent;
 struct event;
 struct server_state;
+struct sockio;
+struct tls_handshake;
 struct pool;
 
 enum upconn_state {
@@ -95,8 +97,9 @@ struct upconn {
     TAILQ_ENTRY(upconn) all_link;    /* every open connection of the pool */
     TAILQ_ENTRY(upconn) mux_link;    /* h2: pool's list of connections taking streams */
     void *proto;                  /* protocol session state (h1c / h2u) */
-    void *ssl;                    /* SSL * when TLS, owned by bev */
-    struct event *dial_timer;     /* TLS: the handshake timeout */
+    void *ssl;                    /* SSL * when TLS: see updial.h for its owner */
+    struct tls_handshake *hs;     /* TLS: the handshake under way */
+    struct sockio *tls_io;        /* TLS after the handshake: the socket's reads and writes */
     unsigned is_h2 : 1,           /* the session speaks HTTP/2 */
         in_mux : 1,               /* in the pool's mux list */
         h2_ready : 1,             /* the peer's first SETTINGS arrived */

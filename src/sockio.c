@@ -55,6 +55,7 @@ struct sockio {
     uint64_t write_timeout_ms;
     short tls_end;              /* EOF or error met after bytes still to be delivered */
     int tls_failed;             /* a fatal TLS error: no close_notify (OpenSSL forbids it) */
+    unsigned long tls_error;    /* the first OpenSSL error that ended the stream, or 0 */
     int read_wants_write;       /* SSL_read needs the socket writable (a KeyUpdate answer) */
     int write_wants_read;       /* SSL_write needs input first */
 };
@@ -256,8 +257,11 @@ static short tls_failure(struct sockio *so, int err, int ret)
         (err == SSL_ERROR_SYSCALL && !e && (ret == 0 || errno == 0)) ||
         (err == SSL_ERROR_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
         what = BEV_EVENT_EOF;
-    else if (err == SSL_ERROR_SSL)
+    else if (err == SSL_ERROR_SSL) {
         log_debug("TLS connection failed: %s", ERR_reason_error_string(e));
+        if (!so->tls_error)
+            so->tls_error = e;
+    }
     ERR_clear_error();
     return what;
 }
@@ -696,6 +700,8 @@ struct sockio *sockio_take(struct sockio *so, bufferevent_data_cb read_cb,
 }
 
 SSL *sockio_ssl(const struct sockio *so) { return so ? so->ssl : NULL; }
+
+unsigned long sockio_tls_error(const struct sockio *so) { return so->tls_error; }
 
 struct sockio *sockio_attach(struct event_base *base, struct bufferevent *bev, int plain,
                              bufferevent_data_cb read_cb, bufferevent_data_cb write_cb,

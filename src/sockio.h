@@ -17,7 +17,7 @@
  * deferred read callback through sockio_*, never through bufferevent_enable/disable(EV_READ),
  * bufferevent_set_timeouts (read part) or bufferevent_trigger.
  *
- * Client connections over TLS use a sockio too (sockio_new_tls, after tls_accept's
+ * TLS connections on both sides use a sockio too (sockio_new_tls, after tls_handshake's
  * handshake), not libevent's OpenSSL bufferevent: that one reads a TLS record in two read(2)s (its 5-byte header, then the
  * rest), one record per readable event, and adds and drops write interest (two epoll_ctl)
  * around every flush, whether or not writing is enabled. A TLS sockio owns the socket and
@@ -25,8 +25,8 @@
  * plaintext on it by mistake) and only holds the plaintext buffers. It reads with OpenSSL's
  * read-ahead (a burst of records in one read(2)), delivers what OpenSSL still holds
  * without waiting for the socket, writes a record per write(2) at the end of the loop turn
- * and waits for writability with its own event and send timeout. Upstream TLS connections
- * keep libevent's OpenSSL bufferevent. */
+ * and waits for writability with its own event and send timeout. (Health checks over TLS
+ * keep libevent's OpenSSL bufferevent: one request per connection.) */
 #ifndef FERRY_SOCKIO_H
 #define FERRY_SOCKIO_H
 
@@ -50,9 +50,10 @@ struct sockio *sockio_new(struct event_base *base, struct bufferevent *bev,
  * are delivered without waiting for the socket. Output found in <bev> is written. */
 struct sockio *sockio_new_tls(struct event_base *base, struct bufferevent *bev, SSL *ssl);
 
-/* A TLS sockio's new owner (a session after the handshake, a lingering close after the
- * session): its callbacks (as bufferevent_setcb), reading on with no read timeout, and
- * <write_timeout_ms> for the socket to take more of the output (0 = none). Returns <so>.
+/* A TLS sockio's new owner (a client session after the handshake, a lingering close after
+ * the session, the session of an upstream connection): its callbacks (as
+ * bufferevent_setcb), reading on with no read timeout, and <write_timeout_ms> for the socket
+ * to take more of the output (0 = none). Returns <so>.
  * (Plain TCP uses the bufferevent's own write timeout, bufferevent_set_timeouts.) */
 struct sockio *sockio_take(struct sockio *so, bufferevent_data_cb read_cb,
                            bufferevent_data_cb write_cb, bufferevent_event_cb event_cb,
@@ -60,6 +61,10 @@ struct sockio *sockio_take(struct sockio *so, bufferevent_data_cb read_cb,
 
 /* The SSL of a TLS sockio; NULL for plain TCP or a NULL sockio. */
 SSL *sockio_ssl(const struct sockio *so);
+
+/* TLS: the OpenSSL error (ERR_get_error's code) that ended the stream (an alert from the
+ * peer, a bad record), or 0 while there is none or the stream only met EOF. */
+unsigned long sockio_tls_error(const struct sockio *so);
 
 /* The I/O a connection starts with: for <plain> TCP a sockio, reading (NULL when none could
  * be had); otherwise, or then, libevent's own bufferevent with the callbacks set and EV_READ

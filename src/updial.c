@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,20 +14,46 @@
 #include "deadline.h"
 #include "log.h"
 #include "pool.h"
+#include "sockio.h"
 #include "tls.h"
+#include "tls_handshake.h"
 #include "worker.h"
+
+static const char *upname(const struct upconn *c) { return pool_upstream(c->pool)->name; }
+static const char *srvaddr(const struct upconn *c) { return pool_server(c->pool)->address; }
 
 static void fail(struct upconn *c, enum upstream_error err, const char *what, const char *why)
 {
-    log_warn("upstream %s server %s: %s: %s", pool_upstream(c->pool)->name,
-             pool_server(c->pool)->address, what, why);
+    log_warn("upstream %s server %s: %s: %s", upname(c), srvaddr(c), what, why);
     pool_connected(c, err);
 }
 
-static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+/* The end of the TLS handshake (tls_handshake.c): the SSL and the socket become a sockio,
+ * the connection's own, which its session borrows (updial_io). */
+static void handshake_done(SSL *ssl, const char *why, void *arg)
 {
     struct upconn *c = arg;
-    fail(c, UPERR_CONNECT_TIMEOUT, "TLS handshake", "timed out");
+    c->hs = NULL;
+    if (!ssl) {
+        c->ssl = NULL;   /* freed with the socket */
+        int timeout = strcmp(why, "handshake_timeout") == 0;
+        fail(c, timeout ? UPERR_CONNECT_TIMEOUT : UPERR_CONNECT, "TLS handshake",
+             timeout ? "timed out" : why);
+        return;
+    }
+    evutil_socket_t fd = SSL_get_fd(ssl);
+    c->tls_io = sockio_new_tls(bufferevent_get_base(c->bev), c->bev, ssl);
+    if (!c->tls_io) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        c->ssl = NULL;
+        fail(c, UPERR_CONNECT, "TLS handshake", "out of memory");
+        return;
+    }
+    log_debug("upstream %s server %s: TLS %s, %s, ALPN %s", upname(c), srvaddr(c),
+              SSL_get_version(ssl), SSL_session_reused(ssl) ? "resumed" : "full handshake",
+              updial_negotiated_h2(c) ? "h2" : "http/1.1 or none");
+    pool_connected(c, UPERR_NONE);
 }
 
 /* Only dial events arrive here: the session sets its own callbacks in init(). */
@@ -36,41 +61,34 @@ static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct upconn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
-        /* For an SSL bufferevent, CONNECTED means the handshake finished. */
+        evutil_socket_t fd = bufferevent_getfd(bev);
         int one = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         bufferevent_set_timeouts(bev, NULL, NULL);
-        if (c->dial_timer)
-            event_del(c->dial_timer);
-        if (c->ssl)
-            log_debug("upstream %s server %s: TLS %s, %s, ALPN %s", pool_upstream(c->pool)->name,
-                      pool_server(c->pool)->address, SSL_get_version(c->ssl),
-                      SSL_session_reused(c->ssl) ? "resumed" : "full handshake",
-                      updial_negotiated_h2(c) ? "h2" : "http/1.1 or none");
-        pool_connected(c, UPERR_NONE);
+        if (!c->ssl) {
+            pool_connected(c, UPERR_NONE);
+            return;
+        }
+        /* The socket leaves the bufferevent, which keeps only the plaintext buffers. The
+         * handshake has what the connect left of connect_timeout + handshake_timeout
+         * (ferry.yaml(5)). */
+        const struct cfg_upstream *up = pool_upstream(c->pool);
+        uint64_t spent = now_ms() - c->created_ms;
+        uint64_t left = up->connect_timeout_ms > spent ? up->connect_timeout_ms - spent : 0;
+        bufferevent_setfd(bev, -1);
+        c->hs = tls_handshake_connect(bufferevent_get_base(bev), fd, c->ssl,
+                                      left + up->tls->handshake_timeout_ms, handshake_done, c);
+        if (!c->hs) {
+            evutil_closesocket(fd);
+            fail(c, UPERR_CONNECT, "TLS handshake", "out of memory");
+        }
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
         fail(c, UPERR_CONNECT_TIMEOUT, "connect", "timed out");
         return;
     }
-    char why[256];
-    int err = EVUTIL_SOCKET_ERROR();
-    unsigned long e = c->ssl ? bufferevent_get_openssl_error(bev) : 0;
-    if (c->ssl && (e || SSL_get_verify_result(c->ssl) != X509_V_OK)) {
-        if (SSL_get_verify_result(c->ssl) != X509_V_OK)
-            tls_client_failure(c->ssl, why, sizeof why);
-        else
-            snprintf(why, sizeof why, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-                                                                      : "handshake failed");
-        while (bufferevent_get_openssl_error(bev))
-            ;
-        fail(c, UPERR_CONNECT, "TLS handshake", why);
-        return;
-    }
-    fail(c, UPERR_CONNECT, "connect failed",
-         (what & BEV_EVENT_EOF) ? "connection closed during the handshake"
-                                : evutil_socket_error_to_string(err));
+    fail(c, UPERR_CONNECT, "connect failed", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
 void updial_tls_session(void *app, SSL_SESSION *sess)
@@ -85,32 +103,14 @@ int updial_start(struct upconn *c)
     const struct cfg_upstream *up = pool_upstream(c->pool);
     struct worker *w = pool_worker(c->pool);
     struct tls_client *tc = pool_tls_client(c->pool);
-    struct timeval tv;
-    if (tc) {
-        SSL *ssl = tls_client_ssl_new(tc, srv->host, pool_tls_session(c->pool), c);
-        if (!ssl)
-            return -1;
-        c->bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        if (!c->bev) {
-            SSL_free(ssl);
-            return -1;
-        }
-        c->ssl = ssl;
-        /* Backends often close without close_notify: an EOF, not an error. */
-        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        c->dial_timer = evtimer_new(w->base, handshake_timeout_cb, c);
-        if (!c->dial_timer)
-            return -1;
-        tv = ms_timeval(up->connect_timeout_ms + up->tls->handshake_timeout_ms);
-        evtimer_add(c->dial_timer, &tv);
-    } else {
-        c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-        if (!c->bev)
-            return -1;
-    }
+    /* TLS: the TCP connect first, then the handshake (tls_handshake). */
+    if (tc && !(c->ssl = tls_client_ssl_new(tc, srv->host, pool_tls_session(c->pool), c)))
+        return -1;
+    c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev)
+        return -1;
     bufferevent_setcb(c->bev, NULL, NULL, dial_event_cb, c);
-    tv = ms_timeval(up->connect_timeout_ms);
+    struct timeval tv = ms_timeval(up->connect_timeout_ms);
     bufferevent_set_timeouts(c->bev, &tv, &tv);
     if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&srv->ss, (int)srv->sslen) < 0) {
         log_warn("upstream %s server %s: connect: %s", up->name, srv->address, strerror(errno));
@@ -121,22 +121,14 @@ int updial_start(struct upconn *c)
 
 const char *updial_tls_error(struct upconn *c, char *buf, size_t len)
 {
-    unsigned long e, first = 0;
-    if (!c->ssl || !c->bev)
+    unsigned long e = c->tls_io ? sockio_tls_error(c->tls_io) : 0;
+    if (!e)
         return NULL;
-    while ((e = bufferevent_get_openssl_error(c->bev)))
-        if (!first)
-            first = e;
-    /* libevent also queues SSL_get_error() codes (SSL_ERROR_SYSCALL = a plain close): those
-     * say nothing TLS-specific. */
-    if (first <= SSL_ERROR_WANT_CLIENT_HELLO_CB)
-        return NULL;
-    const char *r = ERR_SYSTEM_ERROR(first) ? strerror(ERR_GET_REASON(first))
-                                            : ERR_reason_error_string(first);
+    const char *r = ERR_reason_error_string(e);
     if (r)
         snprintf(buf, len, "TLS: %s", r);
     else
-        snprintf(buf, len, "TLS: OpenSSL error %lx", first);
+        snprintf(buf, len, "TLS: OpenSSL error %lx", e);
     return buf;
 }
 
@@ -145,22 +137,52 @@ int updial_negotiated_h2(const struct upconn *c)
     return c->ssl && tls_negotiated_h2(c->ssl);
 }
 
+struct sockio *updial_io(struct upconn *c, bufferevent_data_cb read_cb,
+                         bufferevent_data_cb write_cb, bufferevent_event_cb event_cb)
+{
+    uint64_t send_ms = pool_upstream(c->pool)->send_timeout_ms;
+    if (c->tls_io) {
+        sockio_take(c->tls_io, read_cb, write_cb, event_cb, c, send_ms);
+        sockio_read(c->tls_io, 0);
+        return c->tls_io;
+    }
+    struct timeval w = ms_timeval(send_ms);
+    bufferevent_set_timeouts(c->bev, NULL, send_ms ? &w : NULL);
+    struct sockio *io = sockio_new(bufferevent_get_base(c->bev), c->bev, read_cb, write_cb,
+                                   event_cb, c);
+    if (!io)
+        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    return io;
+}
+
+void updial_io_done(struct upconn *c, struct sockio *io)
+{
+    if (io != c->tls_io)
+        sockio_free(io);
+}
+
+evutil_socket_t updial_fd(const struct upconn *c)
+{
+    return c->tls_io ? SSL_get_fd(c->ssl) : bufferevent_getfd(c->bev);
+}
+
 void updial_release_bev(struct upconn *c)
 {
-    if (c->dial_timer) {
-        event_free(c->dial_timer);
-        c->dial_timer = NULL;
-    }
-    if (!c->bev)
-        return;
-    if (c->ssl) {
+    if (c->hs) {
+        tls_handshake_abort(c->hs);   /* the SSL and the socket with it */
+        c->hs = NULL;
+    } else if (c->tls_io) {
         tls_client_ssl_detach(c->ssl);
-        /* Freed without close_notify, OpenSSL would mark the session unresumable. */
-        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-        c->ssl = NULL;
+        sockio_free(c->tls_io);   /* close_notify when it can, the SSL and the socket */
+        c->tls_io = NULL;
+    } else if (c->ssl) {
+        SSL_free(c->ssl);   /* never connected */
     }
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+    c->ssl = NULL;
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
 }
 
 void updial_free(struct upconn *c) { updial_release_bev(c); }

@@ -1,10 +1,15 @@
-/* Unit tests for tls_accept: the server handshake on a real socket, driven by an event loop,
- * against an OpenSSL client in another thread. A finished handshake hands over an SSL that
- * reads and writes the socket and still holds what the client sent right after its
- * Finished; a flight larger than the socket's buffer leaves in parts; a client speaking
- * plain HTTP gets an alert and a reason; a client that hangs up, or dribbles its ClientHello
- * past the deadline, ends the handshake; an abandoned handshake closes the socket without a
- * callback. Certificates: tests/certs; run from the top of the tree. */
+/* Unit tests for tls_handshake: handshakes on a real socket, driven by an event loop, against
+ * an OpenSSL peer in another thread.
+ * Server side (tls_handshake_accept): a finished handshake hands over an SSL that reads and
+ * writes the socket and still holds what the client sent right after its Finished; a flight
+ * larger than the socket's buffer leaves in parts; a client speaking plain HTTP gets an
+ * alert and a reason; a client that hangs up, or dribbles its ClientHello past the deadline,
+ * ends the handshake; an abandoned handshake closes the socket without a callback.
+ * Client side (tls_handshake_connect, as updial uses it): TLS 1.3 and 1.2 against a server
+ * that writes right after its handshake (the bytes reach the handed-over SSL, session
+ * tickets on the way are taken); a certificate for another name, a server that wants a
+ * client certificate, one that hangs up and one that never answers each end it with a
+ * reason. Certificates: tests/certs; run from the top of the tree. */
 #include <check.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -24,7 +29,7 @@
 #include <unistd.h>
 
 #include "tls.h"
-#include "tls_accept.h"
+#include "tls_handshake.h"
 
 #define CERTS "tests/certs/"
 
@@ -114,7 +119,8 @@ static void *client_main(void *arg)
 struct server {
     struct event_base *base;
     SSL *ssl;
-    const char *why;
+    const char *why;   /* NULL, or <reason> */
+    char reason[160];
     int calls;
 };
 
@@ -122,7 +128,11 @@ static void done_cb(SSL *ssl, const char *why, void *arg)
 {
     struct server *s = arg;
     s->ssl = ssl;
-    s->why = why;
+    s->why = NULL;
+    if (why) {   /* valid during the call only */
+        snprintf(s->reason, sizeof s->reason, "%s", why);
+        s->why = s->reason;
+    }
     s->calls++;
     event_base_loopbreak(s->base);
 }
@@ -170,7 +180,7 @@ static void run(struct tls_server *t, struct client *k, struct server *s, uint64
     ck_assert_ptr_nonnull(s->base);
     SSL *ssl = tls_server_ssl_new(t);
     ck_assert_ptr_nonnull(ssl);
-    ck_assert_ptr_nonnull(tls_accept_start(s->base, sv[0], ssl, timeout_ms, done_cb, s));
+    ck_assert_ptr_nonnull(tls_handshake_accept(s->base, sv[0], ssl, timeout_ms, done_cb, s));
     struct event *guard = evtimer_new(s->base, give_up_cb, s->base);
     struct timeval tv = { 15, 0 };
     evtimer_add(guard, &tv);
@@ -338,10 +348,10 @@ START_TEST(test_abort)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     struct server s = { .base = event_base_new() };
-    struct tls_accept *a = tls_accept_start(s.base, sv[0], tls_server_ssl_new(t), 10000,
+    struct tls_handshake *a = tls_handshake_accept(s.base, sv[0], tls_server_ssl_new(t), 10000,
                                             done_cb, &s);
     ck_assert_ptr_nonnull(a);
-    tls_accept_abort(a);
+    tls_handshake_abort(a);
     ck_assert_int_eq(event_base_loop(s.base, EVLOOP_NONBLOCK), 1);   /* nothing left */
     ck_assert_int_eq(s.calls, 0);
     char b;
@@ -352,9 +362,172 @@ START_TEST(test_abort)
 }
 END_TEST
 
-static Suite *tls_accept_suite(void)
+/* ---- the client side ------------------------------------------------------------------ */
+
+enum server_mode { S_TLS13, S_TLS12, S_WANT_CERT, S_HANGUP, S_SILENT };
+
+struct peer {
+    int fd;
+    enum server_mode mode;
+    int ok;            /* the handshake finished and "ok" was read back */
+};
+
+/* An OpenSSL server with tests/certs/localhost: on a finished handshake it writes "hi" at
+ * once (as an HTTP/2 server sends SETTINGS), then waits for "ok". */
+static void *server_main(void *arg)
 {
-    Suite *s = suite_create("tls_accept");
+    struct peer *p = arg;
+    if (p->mode == S_HANGUP) {
+        char b[512];
+        (void)read(p->fd, b, sizeof b);   /* the ClientHello */
+        shutdown(p->fd, SHUT_RDWR);
+        return NULL;
+    }
+    if (p->mode == S_SILENT) {
+        char b[512];
+        while (read(p->fd, b, sizeof b) > 0)
+            ;
+        return NULL;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int v = p->mode == S_TLS13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    SSL_CTX_set_min_proto_version(ctx, v);
+    SSL_CTX_set_max_proto_version(ctx, v);
+    SSL_CTX_use_certificate_chain_file(ctx, CERTS "localhost.crt");
+    SSL_CTX_use_PrivateKey_file(ctx, CERTS "localhost.key", SSL_FILETYPE_PEM);
+    if (p->mode == S_WANT_CERT) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_load_verify_locations(ctx, CERTS "ca.crt", NULL);
+    }
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, p->fd);
+    char buf[8];
+    if (SSL_accept(ssl) == 1 && SSL_write(ssl, "hi", 2) == 2 &&
+        SSL_read(ssl, buf, sizeof buf) == 2 && memcmp(buf, "ok", 2) == 0)
+        p->ok = 1;
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static int sessions;   /* resumable sessions the client context received */
+
+static void on_session(void *app, SSL_SESSION *sess)
+{
+    (void)app;
+    sessions++;
+    SSL_SESSION_free(sess);
+}
+
+/* Runs one client handshake for <name> against a server in <mode>; the client's SSL (or
+ * NULL) and reason are in <c>. On success "hi" is read through the handed-over SSL and
+ * answered. */
+static void run_client(enum server_mode mode, const char *name, uint64_t timeout_ms,
+                       struct server *c, struct peer *p)
+{
+    char err[256];
+    struct cfg_upstream_tls cfg = { .server_name = (char *)name, .ca_file = CERTS "ca.crt",
+                                    .verify = 1, .handshake_timeout_ms = timeout_ms,
+                                    .session_reuse = 1 };
+    struct tls_client *tc = tls_client_new(&cfg, PROTO_HTTP1, on_session, err, sizeof err);
+    ck_assert_msg(tc != NULL, "tls_client_new: %s", err);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(evutil_make_socket_nonblocking(sv[0]), 0);
+    memset(p, 0, sizeof *p);
+    p->fd = sv[1];
+    p->mode = mode;
+    memset(c, 0, sizeof *c);
+    c->base = event_base_new();
+    SSL *ssl = tls_client_ssl_new(tc, "127.0.0.1", NULL, c);
+    ck_assert_ptr_nonnull(ssl);
+    ck_assert_ptr_nonnull(tls_handshake_connect(c->base, sv[0], ssl, timeout_ms, done_cb, c));
+    ck_assert_int_eq(c->calls, 0);   /* never called back before the caller has the handle */
+    struct event *guard = evtimer_new(c->base, give_up_cb, c->base);
+    struct timeval tv = { 15, 0 };
+    evtimer_add(guard, &tv);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, server_main, p), 0);
+    event_base_dispatch(c->base);
+    ck_assert_int_eq(c->calls, 1);
+    if (c->ssl) {
+        char buf[8];
+        int n = -1;
+        for (int i = 0; i < 100 && n <= 0; i++) {
+            n = SSL_read(c->ssl, buf, sizeof buf);
+            if (n <= 0) {
+                ck_assert_int_eq(SSL_get_error(c->ssl, n), SSL_ERROR_WANT_READ);
+                struct pollfd q = { SSL_get_fd(c->ssl), POLLIN, 0 };
+                poll(&q, 1, 100);
+            }
+        }
+        ck_assert_int_eq(n, 2);
+        ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+        ck_assert_int_eq(BIO_method_type(SSL_get_wbio(c->ssl)), BIO_TYPE_SOCKET);
+        ck_assert_int_eq(SSL_get_fd(c->ssl), sv[0]);
+        ck_assert_int_eq(SSL_write(c->ssl, "ok", 2), 2);
+    }
+    pthread_join(th, NULL);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        close(sv[0]);
+    }
+    close(sv[1]);
+    event_free(guard);
+    event_base_free(c->base);
+    tls_client_free(tc);
+    ERR_clear_error();
+}
+
+START_TEST(test_connect)
+{
+    struct server c;
+    struct peer p;
+    sessions = 0;
+    run_client(_i ? S_TLS12 : S_TLS13, "localhost", 10000, &c, &p);
+    ck_assert_ptr_null(c.why);
+    ck_assert_int_eq(p.ok, 1);
+    /* TLS 1.2: the ticket comes within the handshake; TLS 1.3: after it, read by the
+     * SSL_read that took "hi". */
+    ck_assert_int_ge(sessions, 1);
+}
+END_TEST
+
+START_TEST(test_connect_failures)
+{
+    static const struct { enum server_mode mode; const char *name, *why; } cases[] = {
+        { S_TLS13, "other.test", "certificate verification failed: " },
+        /* TLS 1.2: the server refuses during the handshake, with an alert. */
+        { S_WANT_CERT, "localhost", "alert" },
+        { S_HANGUP, "localhost", "connection closed" },
+    };
+    struct server c;
+    struct peer p;
+    run_client(cases[_i].mode, cases[_i].name, 10000, &c, &p);
+    ck_assert_ptr_null(c.ssl);
+    ck_assert_ptr_nonnull(c.why);
+    ck_assert_msg(strstr(c.why, cases[_i].why), "why: %s", c.why);
+    ck_assert_int_eq(p.ok, 0);
+}
+END_TEST
+
+START_TEST(test_connect_deadline)
+{
+    struct server c;
+    struct peer p;
+    double t0 = now_s();
+    run_client(S_SILENT, "localhost", 300, &c, &p);
+    double took = now_s() - t0;
+    ck_assert_ptr_null(c.ssl);
+    ck_assert_str_eq(c.why, "handshake_timeout");
+    ck_assert_msg(took >= 0.29 && took < 5, "handshake ended after %.2f s", took);
+}
+END_TEST
+
+static Suite *tls_handshake_suite(void)
+{
+    Suite *s = suite_create("tls_handshake");
     TCase *tc = tcase_create("handshake");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_handshake, 0, 2);
@@ -363,6 +536,12 @@ static Suite *tls_accept_suite(void)
     tcase_add_loop_test(tc, test_deadline, 0, 2);
     tcase_add_test(tc, test_abort);
     suite_add_tcase(s, tc);
+    tc = tcase_create("connect");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_connect, 0, 2);
+    tcase_add_loop_test(tc, test_connect_failures, 0, 3);
+    tcase_add_test(tc, test_connect_deadline);
+    suite_add_tcase(s, tc);
     return s;
 }
 
@@ -370,7 +549,7 @@ int main(void)
 {
     /* A failing case must fail its checks, not kill the runner on a write to a closed end. */
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(tls_accept_suite());
+    SRunner *sr = srunner_create(tls_handshake_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
