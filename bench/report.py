@@ -28,8 +28,9 @@ SCENARIOS = {
     "6a": "upstream reuse, wrk -c 128 > keepalive 32 (defaults)",
     "6b": "upstream reuse, backend closes idle connections after 2 s",
     "7": "1 GiB response streamed through the proxy",
+    "8": "HTTP/1.1 keep-alive, wrk -c 64 -> HTTP/1.1 over TLS pool (not an issue 7 scenario)",
 }
-ORDER = ["1", "2", "3", "4a", "4b", "4c", "5", "6a", "6b", "7"]
+ORDER = ["1", "2", "3", "4a", "4b", "4c", "5", "6a", "6b", "7", "8"]
 NUM = ["requests", "seconds", "rps", "p50_ms", "p99_ms", "errors", "cpu_us_per_req",
        "cpu0_busy_pct", "cpu1_busy_pct", "cpu0_other_pct", "upstream_conns", "req_per_upstream_conn",
        "peak_rss_kb", "extra_num"]
@@ -335,7 +336,7 @@ def main():
         if f and g:
             tgt("1: syscalls/req ≤ HAProxy's", f, g, f <= g)
     for s in scen:
-        if s in ("5", "7"):
+        if s in ("5", "7", "8"):   # 8 is not one of the issue's scenarios
             continue
         f = med(s, "ferry", "rps")
         peers = [med(s, p, "rps") for p in PEERS]
@@ -460,7 +461,7 @@ set linetype 4 lc rgb "#9467bd"
 set multiplot
 set origin 0,0.64
 set size 1,0.36
-set title "requests/s, thousands (higher is better): 1 h1 keep-alive, 2 h2/TLS, 3 h2c gRPC, 4a conn per request,\\n4b TLS full handshake, 4c TLS resumed, 6a clients > keepalive, 6b idle-closing backend"
+set title "requests/s, thousands (higher is better): 1 h1 keep-alive, 2 h2/TLS, 3 h2c gRPC, 4a conn per request,\\n4b TLS full handshake, 4c TLS resumed, 6a clients > keepalive, 6b idle-closing backend, 8 h1 -> TLS upstream"
 set logscale y
 set format y "%g"
 {pl("rps.dat")}

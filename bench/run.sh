@@ -25,7 +25,7 @@ else
     ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}
     WARMUP_N=${WARMUP_N:-20000}; COUNT_N=${COUNT_N:-5000}; BIG_MB=${BIG_MB:-1024}; IDLE_N=${IDLE_N:-10000}
 fi
-ALL_SCENARIOS=1,2,3,4,5,6,7
+ALL_SCENARIOS=1,2,3,4,5,6,7,8
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 ALL_PROXIES="ferry nginx haproxy h2o"
 PROXIES=${PROXIES:-$ALL_PROXIES}
@@ -43,10 +43,11 @@ fi
 CPU_PROXY=0
 CPU_LOAD=1
 # Ports (below the ephemeral range).
-BK_H1=21080 BK_H2C=21081 BK_STATS=21089 GO_BK=21090
-P_H1=21100 P_TLS=21143 P_H2C=21102
+BK_H1=21080 BK_H2C=21081 BK_TLS=21083 BK_STATS=21089 GO_BK=21090
+P_H1=21100 P_TLS=21143 P_H2C=21102 P_UPTLS=21104
 CERT=$ROOT/tests/certs/localhost.crt
 KEY=$ROOT/tests/certs/localhost.key
+CA=$ROOT/tests/certs/ca.crt
 BODY_BYTES=64                  # scenario 3: gRPC-shaped POST body
 IDLE_KA=32                     # ferry's default upstream keepalive (scenario 6)
 POOL_KA=64                     # scenarios 1-3: pool size for ferry and nginx
@@ -160,6 +161,7 @@ build() {
 
 render() { # template out keepalive upstream_h1
     sed -e "s|@WORK@|$WORK|g; s|@BK_H1@|$BK_H1|g; s|@BK_H2C@|$BK_H2C|g; s|@BK_STATS@|$BK_STATS|g" \
+        -e "s|@BK_TLS@|$BK_TLS|g; s|@P_UPTLS@|$P_UPTLS|g; s|@CA@|$CA|g" \
         -e "s|@P_H1@|$P_H1|g; s|@P_TLS@|$P_TLS|g; s|@P_H2C@|$P_H2C|g" \
         -e "s|@UP_H1@|$4|g; s|@UP_H2C@|127.0.0.1:$BK_H2C|g; s|@KEEPALIVE@|$3|g" \
         -e "s|@CERT@|$CERT|g; s|@KEY@|$KEY|g; s|@PEM@|$WORK/cert.pem|g; s|@NOFILE@|$NOFILE|g; s|@MAXCONN@|$HAP_MAXCONN|g" \
@@ -202,7 +204,7 @@ start_proxy() {
     [ "$p" = nginx ] && sleep 0.2
     return 0
 }
-stop_proxy() { stop_daemon proxy TERM; wait_free $P_H1; wait_free $P_TLS; wait_free $P_H2C; }
+stop_proxy() { stop_daemon proxy TERM; wait_free $P_H1; wait_free $P_TLS; wait_free $P_H2C; wait_free $P_UPTLS; }
 
 start_backend() {
     render backend-nginx.conf.in "$WORK/cfg/backend-nginx.conf" 0 x
@@ -210,7 +212,7 @@ start_backend() {
         || { rm -f "$WORK/big.bin"; truncate -s "${BIG_MB}M" "$WORK/big.bin"; }
     start_daemon backend $CPU_LOAD nginx -p "$WORK/" -e "$WORK/logs/backend-nginx.err" \
         -c "$WORK/cfg/backend-nginx.conf"
-    wait_listen $BK_H1 10 && wait_listen $BK_H2C 10 && wait_listen $BK_STATS 10 \
+    wait_listen $BK_H1 10 && wait_listen $BK_H2C 10 && wait_listen $BK_STATS 10 && wait_listen $BK_TLS 10 \
         || die "backend nginx did not start (see $WORK/logs/backend.out)"
 }
 start_go_backend() { # idle-timeout
@@ -331,8 +333,9 @@ run_case() {
     local url="http://127.0.0.1:$port/"
     local h2flags=(-t1 -c16 -m10)
     case $sc in
-    1|6a)
+    1|6a|8)
         local c=64; [ "$sc" = 6a ] && c=128
+        [ "$sc" = 8 ] && url="http://127.0.0.1:$P_UPTLS/"
         [ "$WARMUP" != 0 ] && on_load 30 wrk -t1 -c$c -d${WARMUP}s "$url" >/dev/null 2>&1
         snap A "${PSESS:-0}" $acc
         on_load "$(dur_t "$DURATION")" wrk -t1 -c$c -d${DURATION}s --latency "$url" >"$out" 2>&1
@@ -536,7 +539,7 @@ main() {
     HAP_MAXCONN=$(( (NOFILE - 64) / 2 )); [ $HAP_MAXCONN -gt 30000 ] && HAP_MAXCONN=30000
     [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((IDLE_N + 1000)) ] \
         || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_N idle connections"
-    for port in $BK_H1 $BK_H2C $BK_STATS $GO_BK $P_H1 $P_TLS $P_H2C; do
+    for port in $BK_H1 $BK_H2C $BK_TLS $BK_STATS $GO_BK $P_H1 $P_TLS $P_H2C $P_UPTLS; do
         listening $port && die "port $port is already in use"
     done
     RAW=$WORK/raw.csv
