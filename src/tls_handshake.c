@@ -4,7 +4,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <stdio.h>
 #include <sys/socket.h>
 
 #include "blockcache.h"
@@ -37,17 +36,13 @@ static int wait_for(struct tls_handshake *a, short what)
     return event_add(a->io, NULL);
 }
 
-/* Frees everything of <a> but, on success, the SSL and the socket; then the callback.
- * <why> may point into the SSL's own strings: it is copied first. */
+/* Frees everything of <a> but, on success, the SSL and the socket; then the callback. */
 static void end(struct tls_handshake *a, const char *why)
 {
     tls_handshake_done_fn done = a->done;
     void *arg = a->arg;
     SSL *ssl = a->ssl;
-    char reason[160];
     if (why) {
-        snprintf(reason, sizeof reason, "%s", why);
-        why = reason;
         SSL_free(ssl);
         evutil_closesocket(a->fd);
         ssl = NULL;
@@ -109,7 +104,7 @@ static const char *failure(struct tls_handshake *a, int err, char *buf, size_t l
     if (a->client && SSL_get_verify_result(a->ssl) != X509_V_OK)
         return tls_client_failure(a->ssl, buf, len);
     /* A peer that hangs up mid-handshake (a port scan, a health check of the TCP port, a
-     * backend refusing a client without the certificate it wants) is no TLS error. */
+     * backend going away) is no TLS error. */
     if (err != SSL_ERROR_SSL || !e || ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
         return "connection closed";
     const char *r = ERR_reason_error_string(e);
@@ -117,7 +112,7 @@ static const char *failure(struct tls_handshake *a, int err, char *buf, size_t l
 }
 
 /* After a send: what is left waits for writability; a finished handshake is handed over;
- * otherwise the client's next flight is awaited. */
+ * otherwise the peer's next flight is awaited. */
 static void after_send(struct tls_handshake *a, int sent)
 {
     if (sent < 0) {
@@ -138,7 +133,7 @@ static void step(struct tls_handshake *a)
     int r = SSL_do_handshake(a->ssl);
     int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(a->ssl, r);
     int sent = send_out(a);   /* a failure's alert too */
-    char buf[160];
+    char buf[160];   /* the reason, alive until the callback has returned */
     if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ)
         end(a, failure(a, err, buf, sizeof buf));
     else
