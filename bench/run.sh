@@ -559,9 +559,12 @@ main() {
         [ "$sc" = 6b ] && start_go_backend 2s
         local rounds=$ROUNDS
         for rd in $(seq "$rounds"); do
-            for px in $PROXIES; do run_case "$sc" "$px" "$rd"; done
+            for px in $PROXIES; do
+                run_case "$sc" "$px" "$rd"
+                # the floor right after ferry: the two compare under the same conditions
+                if [ "$sc" = 1 ] && [ "$FLOOR" = 1 ] && [ "$px" = ferry ]; then run_case 1 floor "$rd"; fi
+            done
             if [ "$sc" = 1 ] && [ "$DIRECT" = 1 ]; then run_case 1 direct "$rd"; fi
-            if [ "$sc" = 1 ] && [ "$FLOOR" = 1 ]; then run_case 1 floor "$rd"; fi
         done
         [ "$sc" = 6b ] && stop_daemon gobackend
     done
