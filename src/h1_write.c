@@ -244,6 +244,14 @@ int h1_hop_test(const struct h1_hop *hop, const struct http_field *f)
            hop_listed(hop, f->name, f->name_len);
 }
 
+enum h1_fwd h1_hop_forward(const struct h1_hop *hop, const char *name, size_t name_len)
+{
+    enum name_kind k = name_kind(name, name_len);
+    if (k == NK_CLEN)
+        return H1_FWD_LENGTH;
+    return kind_is_hop(k) || hop_listed(hop, name, name_len) ? H1_FWD_DROP : H1_FWD_KEEP;
+}
+
 int h1_request_field_rewritten(const struct http_head *req, const struct http_field *f)
 {
     return name_kind(f->name, f->name_len) != NK_OTHER ||

@@ -53,6 +53,13 @@ struct h1_hop {
 void h1_hop_init(struct h1_hop *hop, const struct http_head *h);
 int h1_hop_test(const struct h1_hop *hop, const struct http_field *f);
 
+/* A field of <hop>'s head, by its name, forwarded where the framing is not HTTP/1.1's (an
+ * HTTP/2 response head): Content-Length, which the caller writes from the framing whatever
+ * Connection lists; dropped, as h1_hop_test; or kept. One pass over the name where a
+ * compare and h1_hop_test took two. */
+enum h1_fwd { H1_FWD_KEEP, H1_FWD_DROP, H1_FWD_LENGTH };
+enum h1_fwd h1_hop_forward(const struct h1_hop *hop, const char *name, size_t name_len);
+
 /* True when a request field is not forwarded as it came, whatever the upstream protocol:
  * hop-by-hop, or one ferry writes itself (Host, Content-Length, Expect, X-Forwarded-For,
  * X-Forwarded-Proto). */

@@ -53,6 +53,13 @@ static int ref_field_is_hop(const struct http_head *h, const struct http_field *
     return 0;
 }
 
+static enum h1_fwd ref_forward(const struct http_head *h, const struct http_field *f)
+{
+    if (h1_name_eq(f->name, f->name_len, "content-length"))
+        return H1_FWD_LENGTH;
+    return ref_field_is_hop(h, f) ? H1_FWD_DROP : H1_FWD_KEEP;
+}
+
 static int ref_rewritten(const struct http_head *req, const struct http_field *f)
 {
     return ref_field_is_hop(req, f) || h1_name_eq(f->name, f->name_len, "host") ||
@@ -660,12 +667,14 @@ START_TEST(test_random_against_reference)
             int hop_ref = ref_field_is_hop(&h, f);
             ck_assert_int_eq(h1_field_is_hop(&h, f), hop_ref);
             ck_assert_int_eq(h1_hop_test(&hop, f), hop_ref);
+            ck_assert_int_eq(h1_hop_forward(&hop, f->name, f->name_len), ref_forward(&h, f));
             ck_assert_int_eq(h1_request_field_rewritten(&h, f), ref_rewritten(&h, f));
         }
         /* Names that are not in the head at all, including empty and near misses. */
         for (size_t i = 0; i < NELEM(pool_names); i++) {
             struct http_field f = { pool_names[i], "", (uint32_t)strlen(pool_names[i]), 0 };
             ck_assert_int_eq(h1_hop_test(&hop, &f), ref_field_is_hop(&h, &f));
+            ck_assert_int_eq(h1_hop_forward(&hop, f.name, f.name_len), ref_forward(&h, &f));
             ck_assert_int_eq(h1_request_field_rewritten(&h, &f), ref_rewritten(&h, &f));
         }
         struct http_field empty = { "", "", 0, 0 };
