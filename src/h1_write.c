@@ -207,7 +207,7 @@ static void hop_add_list(struct h1_hop *hop, const char *list, size_t len)
         if (!n || kind_is_hop(name_kind(el, n)))
             continue;               /* names no field, or one that is hop-by-hop anyway */
         if (hop->ntok == H1_HOP_TOKENS) {
-            hop->overflow = 1;      /* h1_hop_test scans the head instead */
+            hop->overflow = 1;      /* hop_listed scans the head instead */
             break;
         }
         hop->tok[hop->ntok].p = el;
@@ -236,12 +236,6 @@ void h1_hop_init(struct h1_hop *hop, const struct http_head *h)
         if (NAME_IS(c->name, c->name_len, "connection"))
             hop_add_list(hop, c->value, c->value_len);
     }
-}
-
-int h1_hop_test(const struct h1_hop *hop, const struct http_field *f)
-{
-    return kind_is_hop(name_kind(f->name, f->name_len)) ||
-           hop_listed(hop, f->name, f->name_len);
 }
 
 enum h1_fwd h1_hop_forward(const struct h1_hop *hop, const char *name, size_t name_len)

@@ -35,11 +35,11 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_head *trailers)
  * classify many fields of one head, use struct h1_hop below. */
 int h1_field_is_hop(const struct http_head *h, const struct http_field *f);
 
-/* h1_field_is_hop for many fields of one head, with the head's Connection fields read once:
- * h1_hop_init(&hop, h), then h1_hop_test(&hop, f) for each field, which answers exactly as
- * h1_field_is_hop(h, f). <h> must not change in between. Tokens naming a fixed hop-by-hop
- * field are not kept (those fields are hop-by-hop anyway); when more than H1_HOP_TOKENS
- * others are listed, h1_hop_test falls back to scanning the head. */
+/* The Connection fields of one head, read once, for the fields of that head forwarded into
+ * another framing: h1_hop_init(&hop, h), then h1_hop_forward(&hop, ...) for each field. <h>
+ * must not change in between. Tokens naming a fixed hop-by-hop field are not kept (those
+ * fields are hop-by-hop anyway); when more than H1_HOP_TOKENS others are listed, the head is
+ * scanned instead. */
 #define H1_HOP_TOKENS 16
 struct h1_hop {
     const struct http_head *head;
@@ -51,12 +51,11 @@ struct h1_hop {
     } tok[H1_HOP_TOKENS];
 };
 void h1_hop_init(struct h1_hop *hop, const struct http_head *h);
-int h1_hop_test(const struct h1_hop *hop, const struct http_field *f);
 
 /* A field of <hop>'s head, by its name, forwarded where the framing is not HTTP/1.1's (an
  * HTTP/2 response head): Content-Length, which the caller writes from the framing whatever
- * Connection lists; dropped, as h1_hop_test; or kept. One pass over the name where a
- * compare and h1_hop_test took two. */
+ * Connection lists; dropped where h1_field_is_hop would say hop-by-hop; or kept. One pass
+ * over the name. */
 enum h1_fwd { H1_FWD_KEEP, H1_FWD_DROP, H1_FWD_LENGTH };
 enum h1_fwd h1_hop_forward(const struct h1_hop *hop, const char *name, size_t name_len);
 
